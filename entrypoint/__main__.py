@@ -1,0 +1,7 @@
+"""Allow ``python -m entrypoint``."""
+
+import sys
+
+from entrypoint.cli import main
+
+sys.exit(main())

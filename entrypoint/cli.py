@@ -1,0 +1,70 @@
+"""Thin command dispatcher: picks the subcommand and turns errors into exit codes.
+
+Imports stay lazy: ``entrypoint run`` is PID 1 and must not pay for Jinja2 or
+pydantic, so each subcommand module is imported only when chosen.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from entrypoint import __version__, log
+from entrypoint.errors import EX_USAGE, EntrypointError
+
+SUBCOMMANDS: dict[str, str] = {
+    "run": "entrypoint.commands.run",
+    "render": "entrypoint.commands.render",
+    "check": "entrypoint.commands.check",
+    "env": "entrypoint.commands.env",
+    "envsubst": "entrypoint.commands.envsubst",
+    # internal: the render step of `run`, executed in a short-lived child so
+    # that PID 1 never imports the rendering libraries.
+    "_prepare": "entrypoint.commands.prepare",
+}
+
+USAGE = """\
+usage: entrypoint run [OPTIONS] [--] COMMAND [ARG...]
+       entrypoint COMMAND [ARG...]
+       entrypoint render [CONTEXT] [--syntax S] [--strict] TEMPLATE[:DEST]...
+       entrypoint check  [CONTEXT] [--syntax S] TEMPLATE...
+       entrypoint env    [CONTEXT] [--format json|shell|dotenv]
+       entrypoint envsubst [-v|--variables] [SHELL-FORMAT]
+       entrypoint --version | --help
+
+A container entrypoint: renders config templates from the orchestrator's
+variables, then runs COMMAND as a well-behaved PID 1.
+Run `entrypoint SUBCOMMAND --help` for the options of each subcommand.
+
+exit codes: the child's code; 128+N when it died of signal N; 126/127 when it
+cannot be executed / is not found; 78 template or configuration error;
+69 a --wait dependency timed out; 2 usage error.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        sys.stderr.write(USAGE)
+        return EX_USAGE
+    head = args[0]
+    if head in ("--version", "-V"):
+        print(f"entrypoint {__version__}")
+        return 0
+    if head in ("--help", "-h"):
+        sys.stdout.write(USAGE)
+        return 0
+    if head in SUBCOMMANDS:
+        module_name, rest = SUBCOMMANDS[head], args[1:]
+    else:
+        # `entrypoint COMMAND ...` and `entrypoint --opt ... -- COMMAND` mean `run`.
+        module_name, rest = SUBCOMMANDS["run"], args
+    module = importlib.import_module(module_name)
+    try:
+        code: int = module.main(rest)
+    except EntrypointError as exc:
+        log.error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return code

@@ -1,0 +1,98 @@
+"""Error types and the exit codes they map to (see cli.md).
+
+Errors are types, not strings: every layer raises a subclass of
+:class:`EntrypointError`, and only the CLI turns one into a one-line message
+and an exit code.  Standard library only: PID 1 imports this module.
+"""
+
+from __future__ import annotations
+
+EX_OK = 0
+EX_FAILURE = 1
+EX_USAGE = 2
+EX_UNAVAILABLE = 69  # a --wait dependency did not come up in time
+EX_CONFIG = 78  # template or configuration error; nothing started, nothing changed
+EX_NOEXEC = 126  # COMMAND exists but cannot be executed
+EX_NOTFOUND = 127  # COMMAND not found
+
+
+class EntrypointError(Exception):
+    """Base of every error the CLI reports as one line without a traceback."""
+
+    exit_code: int = EX_FAILURE
+
+
+class UsageError(EntrypointError):
+    """The command line itself is wrong."""
+
+    exit_code = EX_USAGE
+
+
+class ConfigError(EntrypointError):
+    """Configuration or template problem: exit 78, nothing started or written."""
+
+    exit_code = EX_CONFIG
+
+
+class ContextError(ConfigError):
+    """A variable or an app definition could not be read (names the culprit)."""
+
+    def __init__(self, message: str, *, variable: str | None = None, source: str | None = None) -> None:
+        self.variable = variable
+        self.source = source
+        self.message = message
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{message}")
+
+
+class TemplateError(ConfigError):
+    """A template cannot be rendered; carries FILE:LINE:COL and the variable."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        filename: str = "<template>",
+        line: int | None = None,
+        column: int | None = None,
+        variable: str | None = None,
+    ) -> None:
+        self.message = message
+        self.filename = filename
+        self.line = line
+        self.column = column
+        self.variable = variable
+        super().__init__(self.location_message())
+
+    def location_message(self) -> str:
+        """``FILE:LINE:COL: message`` (LINE/COL omitted when unknown)."""
+        where = self.filename
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        return f"{where}: {self.message}"
+
+
+class TemplateErrors(ConfigError):
+    """Several template problems found in one pass (``check`` reports them all)."""
+
+    def __init__(self, errors: list[TemplateError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(e.location_message() for e in errors))
+
+
+class OutputError(ConfigError):
+    """A destination cannot be written (missing directory, outside the output dir, ...)."""
+
+
+class WaitTimeout(EntrypointError):
+    """A ``--wait`` dependency did not come up in time."""
+
+    exit_code = EX_UNAVAILABLE
+
+
+class HookError(EntrypointError):
+    """A hook script failed; the app is not started."""
+
+    exit_code = EX_CONFIG

@@ -1,0 +1,61 @@
+"""The one log prefix, to stderr, quiet by default.
+
+Deliberately not :mod:`logging`: PID 1 imports this, and the stdlib logging
+package costs import time and memory while offering nothing we need.  Never
+pass secret values here; log names, not values.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+PREFIX = "[entrypoint]"
+
+QUIET = 0
+NORMAL = 1
+VERBOSE = 2
+
+_level = NORMAL
+
+
+def set_level(level: int) -> None:
+    global _level
+    _level = level
+
+
+def level() -> int:
+    return _level
+
+
+def _emit(text: str) -> None:
+    try:
+        os.write(2, f"{PREFIX} {text}\n".encode("utf-8", "backslashreplace"))
+    except OSError:
+        pass  # stderr closed: logging must never kill PID 1
+
+
+def error(text: str) -> None:
+    """Always shown (even with -q): something failed."""
+    _emit(f"error: {text}")
+
+
+def warn(text: str) -> None:
+    if _level >= NORMAL:
+        _emit(f"warning: {text}")
+
+
+def info(text: str) -> None:
+    """Shown only with -v: the runtime is quiet by default."""
+    if _level >= VERBOSE:
+        _emit(text)
+
+
+debug = info
+
+
+def flush() -> None:
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
