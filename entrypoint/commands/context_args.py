@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from entrypoint.context.sources import ContextOptions, MarathonOptions, build_environment
-from entrypoint.errors import UsageError
+from entrypoint.errors import ContextError, UsageError
 
 
 def add_context_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +29,9 @@ def add_context_arguments(parser: argparse.ArgumentParser) -> None:
                        help="with --marathon-app: the group's enforceRole (Marathon 1.9+)")
     group.add_argument("--env-vars-prefix", metavar="P",
                        help="with --marathon-app: Marathon's --env_vars_prefix")
+    group.add_argument("--mesos-env", action="store_true",
+                       help="with --marathon-app: also add what the Mesos docker containerizer sets "
+                            "(MESOS_SANDBOX, MESOS_CONTAINER_NAME) for DOCKER containers")
 
 
 def parse_ports(text: str) -> list[int | None]:
@@ -38,8 +41,10 @@ def parse_ports(text: str) -> list[int | None]:
         if item == "-":
             ports.append(None)
             continue
-        if not item.isdigit() or not 0 <= int(item) <= 65535:
+        if not item.isdigit():
             raise UsageError(f"--ports: {item!r} is not a port number or '-'")
+        if not 1 <= int(item) <= 65535:
+            raise ContextError(f"--ports: port {item} is out of range 1-65535", variable="--ports")
         ports.append(int(item))
     return ports
 
@@ -55,6 +60,7 @@ def context_options(ns: argparse.Namespace) -> ContextOptions:
             version=ns.marathon_version,
             enforce_role=ns.enforce_role == "true",
             env_vars_prefix=ns.env_vars_prefix,
+            mesos_env=getattr(ns, "mesos_env", False),
         )
     return ContextOptions(clean_env=ns.clean_env, env_files=list(ns.env_file), sets=list(ns.set),
                           marathon=marathon)

@@ -29,8 +29,9 @@ class MarathonOptions:
     task_id: str | None = None
     ports: list[int | None] | None = None
     version: str = "1.10"
-    enforce_role: bool = False
+    enforce_role: bool | None = False  # None: leave MARATHON_APP_ENFORCE_GROUP_ROLE out
     env_vars_prefix: str | None = None
+    mesos_env: bool = False  # also add MESOS_SANDBOX / MESOS_CONTAINER_NAME (DOCKER containers)
 
 
 @dataclass
@@ -69,9 +70,7 @@ def _unquote(value: str, path: Path, lineno: int) -> str:
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
         inner = value[1:-1]
         if value[0] == '"':
-            inner = (
-                inner.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
-            )
+            inner = _unescape_double(inner)
         return inner
     if value[:1] in ("'", '"'):
         raise ContextError(f"line {lineno}: unterminated quote", source=str(path))
@@ -80,8 +79,28 @@ def _unquote(value: str, path: Path, lineno: int) -> str:
     return value[:hash_at].rstrip() if hash_at >= 0 else value
 
 
+_DOUBLE_ESCAPES = {"n": "\n", "r": "\r", '"': '"', "\\": "\\"}
+
+
+def _unescape_double(inner: str) -> str:
+    """One left-to-right pass, so an escaped backslash before ``n`` stays literal."""
+    out: list[str] = []
+    i = 0
+    while i < len(inner):
+        char = inner[i]
+        if char == "\\" and i + 1 < len(inner) and inner[i + 1] in _DOUBLE_ESCAPES:
+            out.append(_DOUBLE_ESCAPES[inner[i + 1]])
+            i += 2
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
 def _is_name(name: str) -> bool:
-    return bool(name) and not name[0].isdigit() and all(c.isalnum() or c == "_" for c in name) and name.isascii()
+    return (
+        bool(name) and not name[0].isdigit() and all(c.isalnum() or c == "_" for c in name) and name.isascii()
+    )
 
 
 def parse_set(item: str) -> tuple[str, str]:
@@ -91,36 +110,79 @@ def parse_set(item: str) -> tuple[str, str]:
     return name, value
 
 
-def resolve_file_variables(env: Mapping[str, str]) -> dict[str, str]:
-    """Apply the ``NAME_FILE`` convention: NAME gets the file's content.
+def _read_secret_file(key: str, path: str) -> str:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_SECRET_BYTES + 1)
+    except OSError as exc:
+        raise ContextError(
+            f"{key} points to {path!r}, which cannot be read: {exc.strerror}", variable=key
+        ) from None
+    if len(data) > MAX_SECRET_BYTES:
+        raise ContextError(f"{key}: file {path!r} is larger than 1 MiB", variable=key)
+    text = data.decode("utf-8", "surrogateescape")
+    return text[:-1] if text.endswith("\n") else text
 
-    An explicitly set NAME wins over NAME_FILE.  One trailing newline is
-    stripped (secret files are usually written with one).  The value itself
-    is never logged.
+
+def resolve_file_variables(env: Mapping[str, str]) -> dict[str, str]:
+    """Apply the ``NAME_FILE`` convention eagerly to every such variable.
+
+    Only for callers that know every ``*_FILE`` is a secret reference; the
+    renderers use :class:`Environment`, which resolves lazily.
     """
     result = dict(env)
     for key, path in env.items():
-        if not key.endswith(FILE_SUFFIX) or len(key) == len(FILE_SUFFIX):
-            continue
         name = key[: -len(FILE_SUFFIX)]
-        if name in env or not path:
-            continue
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read(MAX_SECRET_BYTES + 1)
-        except OSError as exc:
-            raise ContextError(
-                f"{key} points to {path!r}, which cannot be read: {exc.strerror}", variable=key
-            ) from None
-        if len(data) > MAX_SECRET_BYTES:
-            raise ContextError(f"{key}: file {path!r} is larger than 1 MiB", variable=key)
-        text = data.decode("utf-8", "surrogateescape")
-        result[name] = text[:-1] if text.endswith("\n") else text
+        if key.endswith(FILE_SUFFIX) and name and name not in env and path:
+            result[name] = _read_secret_file(key, path)
     return result
 
 
+class Environment(dict[str, str]):
+    """Variables, with ``NAME`` filled from the file ``NAME_FILE`` points to on first use.
+
+    Lazy on purpose: an inherited environment is full of ``*_FILE`` variables
+    that are not secrets (``SSL_CERT_FILE``, ``TF_CLI_CONFIG_FILE``...), and
+    reading them all would slurp CA bundles into the context, or fail on a
+    path that only matters to another program.  A template that asks for
+    ``NAME`` gets the secret, and an unreadable file is then an error naming
+    ``NAME_FILE``.  An explicitly set ``NAME`` always wins.  Iteration lists
+    only the variables really set, so ``entrypoint env`` never prints a
+    secret's content.
+    """
+
+    def _secret(self, name: str) -> str | None:
+        path = dict.get(self, name + FILE_SUFFIX)
+        if not path or not name:
+            return None
+        value = _read_secret_file(name + FILE_SUFFIX, path)
+        dict.__setitem__(self, name, value)
+        return value
+
+    def __missing__(self, name: str) -> str:
+        value = self._secret(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        if dict.__contains__(self, name):
+            return True
+        return isinstance(name, str) and self._secret(name) is not None
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        if dict.__contains__(self, name):
+            return dict.__getitem__(self, name)
+        value = self._secret(name)
+        return default if value is None else value
+
+
 def build_environment(options: ContextOptions) -> dict[str, str]:
-    """Merge every source into one mapping of names to string values."""
+    """Merge every source into one mapping of names to string values.
+
+    The result is an :class:`Environment`: ``NAME_FILE`` secrets resolve when
+    a template reads ``NAME`` (``resolve_files=False`` turns that off).
+    """
     env: dict[str, str] = {} if options.clean_env else dict(os.environ)
     for path in options.env_files:
         env.update(parse_dotenv(path))
@@ -131,6 +193,4 @@ def build_environment(options: ContextOptions) -> dict[str, str]:
     for item in options.sets:
         name, value = parse_set(item)
         env[name] = value
-    if options.resolve_files:
-        env = resolve_file_variables(env)
-    return env
+    return Environment(env) if options.resolve_files else env

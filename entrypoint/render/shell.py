@@ -1,0 +1,350 @@
+"""The ``shell`` template syntax: GNU envsubst plus POSIX parameter expansion.
+
+GNU envsubst's grammar is kept for everything it recognises (``$NAME``,
+``${NAME}``) and everything it leaves literal stays literal, so envsubst
+templates render the same.  On top of that come the eight POSIX operators
+(``-  :-  =  :=  +  :+  ?  :?``) with their word expanded lazily as bash
+does, and ``$$`` as the escape for a literal ``$``.  The guiding rule: any
+text bash would read as one of those eight expansions either means exactly
+what bash means or is an error, never silently something else.  See
+``docs/shell-syntax.md``.
+
+Both the parser and the evaluator use explicit stacks, never Python
+recursion, so nesting depth is bounded by memory only.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from entrypoint.errors import TemplateError, TemplateErrors
+from entrypoint.render.model import EVERYTHING, Selection, VariableUse
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TOP_STOP = re.compile(r"\$")
+_WORD_STOP = re.compile(r"[$}`]")
+_TWO_CHAR_OPS = (":-", ":=", ":+", ":?")
+_ONE_CHAR_OPS = "-=+?"
+# Things bash reads as one of the eight operators applied to a parameter we
+# do not support (positional/special parameters, indirection, arrays, length).
+# ``${#-}`` / ``${#?}`` are bash's length of ``$-`` / ``$?``, not an operator.
+_UNSUPPORTED_WITH_OP = re.compile(
+    r"(?!#[-?]\})[!#]?(?:[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]\n]{0,256}\])?|[0-9]+|[@*#?$!-]):?[-=+?]"
+)
+# After ``$`` inside a word, bash would expand these (positional/special
+# parameters, command substitution, arithmetic); we refuse rather than differ.
+_WORD_SPECIALS = frozenset("0123456789@*#?-!([")
+
+MSG_UNTERMINATED = "unterminated ${"
+
+
+@dataclass(slots=True)
+class _Text:
+    text: str
+
+
+@dataclass(slots=True)
+class _Ref:
+    """``$NAME`` or ``${NAME}``; the span lets an unselected one be copied verbatim."""
+
+    name: str
+    braced: bool
+    start: int
+    end: int
+
+
+@dataclass(slots=True)
+class _Expansion:
+    """``${NAME OP word}``; ``valid`` is False for a consumed-but-rejected form."""
+
+    name: str
+    op: str
+    start: int
+    word_start: int
+    valid: bool = True
+    word: list[_Text | _Ref | _Expansion] = field(default_factory=list)
+    word_end: int = -1
+    end: int = -1
+
+
+_Node = _Text | _Ref | _Expansion
+
+
+@dataclass(slots=True)
+class _Problem:
+    """An error before line/column are known (computed only if there are errors)."""
+
+    pos: int
+    message: str
+    variable: str | None = None
+
+
+@dataclass(slots=True)
+class _Parsed:
+    nodes: list[_Node]
+    uses: list[_Ref | _Expansion]
+    problems: list[_Problem]
+
+
+def _operator_at(text: str, i: int) -> str | None:
+    two = text[i : i + 2]
+    if two in _TWO_CHAR_OPS:
+        return two
+    one = text[i : i + 1]
+    return one if one and one in _ONE_CHAR_OPS else None
+
+
+def _word_special_message(ch: str) -> str:
+    if ch == "(":
+        what = "command substitution $(...)"
+    elif ch == "[":
+        what = "arithmetic expansion $[...]"
+    elif ch.isdigit():
+        what = f"positional parameter ${ch}"
+    else:
+        what = f"special parameter ${ch}"
+    return f"{what} is not supported in a word (use a variable)"
+
+
+class _Parser:
+    """Single left-to-right pass; ``stack`` holds the open ``${NAME OP`` words."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.root: list[_Node] = []
+        self.stack: list[_Expansion] = []
+        self.uses: list[_Ref | _Expansion] = []
+        self.problems: list[_Problem] = []
+
+    @property
+    def out(self) -> list[_Node]:
+        return self.stack[-1].word if self.stack else self.root
+
+    def parse(self) -> _Parsed:
+        text, i = self.text, 0
+        while True:
+            m = (_WORD_STOP if self.stack else _TOP_STOP).search(text, i)
+            if m is None:
+                self._finish(i)
+                return _Parsed(self.root, self.uses, self.problems)
+            j = m.start()
+            if j > i:
+                self.out.append(_Text(text[i:j]))
+            ch = text[j]
+            if ch == "}":
+                i = self._close(j)
+            elif ch == "`":
+                i = self._backquote(j)
+            else:
+                i = self._dollar(j)
+
+    def _backquote(self, j: int) -> int:
+        """Report `...` once (at the opening backquote) and skip to its closing one."""
+        self.problems.append(_Problem(j, "command substitution `...` is not supported in a word"))
+        close = self.text.find("`", j + 1)
+        end = len(self.text) if close < 0 else close + 1
+        # The closing backquote may lie beyond this word; only skip within it.
+        if self.text.find("}", j + 1, end) >= 0:
+            end = j + 1
+        self.out.append(_Text(self.text[j:end]))
+        return end
+
+    def _finish(self, i: int) -> None:
+        if i < len(self.text):
+            self.out.append(_Text(self.text[i:]))
+        if self.stack:
+            self.problems.append(_Problem(self.stack[0].start, MSG_UNTERMINATED, self.stack[0].name or None))
+            self.stack.clear()
+
+    def _close(self, j: int) -> int:
+        exp = self.stack.pop()
+        exp.word_end, exp.end = j, j + 1
+        if exp.valid:
+            self.out.append(exp)
+        return j + 1
+
+    def _dollar(self, j: int) -> int:
+        text = self.text
+        nxt = text[j + 1 : j + 2]
+        if nxt == "$":
+            self.out.append(_Text("$"))
+            return j + 2
+        if nxt == "{":
+            return self._brace(j)
+        m = _NAME.match(text, j + 1)
+        if m is not None:
+            ref = _Ref(m.group(), False, j, m.end())
+            self.out.append(ref)
+            self.uses.append(ref)
+            return m.end()
+        if self.stack and nxt and nxt in _WORD_SPECIALS:
+            self.problems.append(_Problem(j, _word_special_message(nxt)))
+        self.out.append(_Text("$"))
+        return j + 1
+
+    def _brace(self, j: int) -> int:
+        text, k = self.text, j + 2
+        m = _NAME.match(text, k)
+        if m is not None:
+            e = m.end()
+            if text.startswith("}", e):
+                ref = _Ref(m.group(), True, j, e + 1)
+                self.out.append(ref)
+                self.uses.append(ref)
+                return e + 1
+            op = _operator_at(text, e)
+            if op is not None:
+                exp = _Expansion(m.group(), op, j, e + len(op))
+                self.uses.append(exp)
+                self.stack.append(exp)
+                return exp.word_start
+        bad = _UNSUPPORTED_WITH_OP.match(text, k)
+        if bad is not None or self.stack:
+            shown = bad.end() if bad is not None else (m.end() + 1 if m is not None else k + 1)
+            what = text[j:shown]
+            where = "" if bad is not None else " in a word"
+            self.problems.append(_Problem(j, f"unsupported parameter expansion{where}: {what}..."))
+            # Consume up to the matching '}' so nesting stays in step with bash.
+            self.stack.append(_Expansion("", "", j, bad.end() if bad is not None else k, valid=False))
+            return self.stack[-1].word_start
+        self.out.append(_Text("$"))  # GNU: not a reference, copied; rescan from '{'
+        return j + 1
+
+
+@dataclass(slots=True)
+class _EvalFrame:
+    nodes: list[_Node]
+    pending: _Expansion | None
+    index: int = 0
+    parts: list[str] = field(default_factory=list)
+
+
+class _Evaluator:
+    """Expands the parse tree with an explicit stack; words only when needed (bash's laziness)."""
+
+    def __init__(self, text: str, env: Mapping[str, str], strict: bool, selection: Selection) -> None:
+        self.text = text
+        self.env = env
+        self.strict = strict
+        self.selection = selection
+        self.overlay: dict[str, str] = {}
+        self.problems: list[_Problem] = []
+
+    def lookup(self, name: str) -> str | None:
+        value = self.overlay.get(name)
+        return value if value is not None else self.env.get(name)
+
+    def run(self, nodes: list[_Node]) -> str:
+        stack = [_EvalFrame(nodes, None)]
+        while True:
+            frame = stack[-1]
+            if frame.index == len(frame.nodes):
+                result = "".join(frame.parts)
+                stack.pop()
+                if frame.pending is None:
+                    return result
+                stack[-1].parts.append(self._complete(frame.pending, result))
+                continue
+            node = frame.nodes[frame.index]
+            frame.index += 1
+            if isinstance(node, _Text):
+                frame.parts.append(node.text)
+            elif isinstance(node, _Ref):
+                frame.parts.append(self._ref(node))
+            else:
+                immediate = self._start(node)
+                if immediate is None:
+                    stack.append(_EvalFrame(node.word, node))
+                else:
+                    frame.parts.append(immediate)
+
+    def _ref(self, ref: _Ref) -> str:
+        if not self.selection.selects(ref.name, braced=ref.braced):
+            return self.text[ref.start : ref.end]
+        value = self.lookup(ref.name)
+        if value is None:
+            if self.strict:
+                self.problems.append(_Problem(ref.start, f"{ref.name}: not set", ref.name))
+            return ""
+        return value
+
+    def _start(self, exp: _Expansion) -> str | None:
+        """The result if the word is not needed, else None (the word gets expanded)."""
+        if not self.selection.selects(exp.name, braced=True):
+            return self.text[exp.start : exp.end]
+        value = self.lookup(exp.name)
+        colon = exp.op.startswith(":")
+        missing = value is None or (colon and value == "")
+        if exp.op in ("+", ":+"):
+            return "" if missing else None
+        if missing:
+            return None
+        assert value is not None
+        return value
+
+    def _complete(self, exp: _Expansion, word: str) -> str:
+        if exp.op in ("=", ":="):
+            self.overlay[exp.name] = word
+        elif exp.op in ("?", ":?"):
+            default = "parameter null or not set" if exp.op == ":?" else "parameter not set"
+            self.problems.append(_Problem(exp.start, f"{exp.name}: {word or default}", exp.name))
+            return ""
+        return word
+
+
+def _errors(text: str, filename: str, problems: list[_Problem]) -> TemplateErrors:
+    newlines = [m.start() for m in re.finditer("\n", text)]
+    errors = []
+    for p in sorted(problems, key=lambda p: p.pos):
+        line, column = _line_col(newlines, p.pos)
+        errors.append(
+            TemplateError(p.message, filename=filename, line=line, column=column, variable=p.variable)
+        )
+    return TemplateErrors(errors)
+
+
+def _line_col(newlines: list[int], pos: int) -> tuple[int, int]:
+    before = bisect.bisect_left(newlines, pos)
+    line_start = newlines[before - 1] + 1 if before else 0
+    return before + 1, pos - line_start + 1
+
+
+def render_shell(
+    text: str,
+    env: Mapping[str, str],
+    *,
+    filename: str = "<template>",
+    strict: bool = False,
+    selection: Selection = EVERYTHING,
+) -> str:
+    """Render ``text``; every problem in the file is reported together in one TemplateErrors."""
+    parsed = _Parser(text).parse()
+    evaluator = _Evaluator(text, env, strict, selection)
+    result = evaluator.run(parsed.nodes)
+    problems = parsed.problems + evaluator.problems
+    if problems:
+        raise _errors(text, filename, problems)
+    return result
+
+
+def list_variables(text: str, *, filename: str = "<template>") -> list[VariableUse]:
+    """Every reference in source order, nested ones inside words included.
+
+    Raises TemplateErrors for syntax errors (the same ones ``render_shell`` reports).
+    """
+    parsed = _Parser(text).parse()
+    if parsed.problems:
+        raise _errors(text, filename, parsed.problems)
+    newlines = [m.start() for m in re.finditer("\n", text)]
+    uses = []
+    for use in parsed.uses:
+        line, column = _line_col(newlines, use.start)
+        if isinstance(use, _Ref):
+            uses.append(VariableUse(use.name, line, column))
+        else:
+            word = text[use.word_start : use.word_end]
+            uses.append(VariableUse(use.name, line, column, default=word, operator=use.op))
+    return uses
