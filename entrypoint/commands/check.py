@@ -1,0 +1,74 @@
+"""``entrypoint check``: render in memory, report every problem, write nothing.
+
+Meant for CI: a template that reads a variable the orchestrator will not set
+must fail the build with FILE:LINE:COL, so unlike ``render``, an unset
+variable without a default is an error here unless ``--lenient`` is given.
+Problems go to standard error, one ``FILE:LINE:COL: message`` per line (the
+format editors and CI problem matchers understand); the summary line goes to
+standard output on success and standard error on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from entrypoint.commands.context_args import add_context_arguments, environment_from_args
+from entrypoint.commands.render import add_render_options, selection_from
+from entrypoint.context.settings import EntrypointSettings, load_settings
+from entrypoint.errors import EX_CONFIG, ConfigError
+from entrypoint.render.engine import render_specs
+from entrypoint.render.plan import TemplateSpec, plan_argument, plan_directory
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="entrypoint check",
+        description="Render templates in memory and report every problem as FILE:LINE:COL: message "
+                    "(exit 78 when there is any). Nothing is written.")
+    add_context_arguments(parser)
+    add_render_options(parser)
+    strictness = parser.add_mutually_exclusive_group()
+    strictness.add_argument("--strict", dest="strict", action="store_true", default=True,
+                            help="an unset variable without a default is an error (the default)")
+    strictness.add_argument("--lenient", "--no-strict", dest="strict", action="store_false",
+                            help="an unset variable without a default renders as empty")
+    parser.add_argument("templates", nargs="*", metavar="TEMPLATE",
+                        help="template files or directories (default: the templates directory)")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    ns = build_parser().parse_args(argv)
+    settings = load_settings()
+    selection = selection_from(ns, settings)
+    env = environment_from_args(ns)
+    syntax = ns.syntax or settings.syntax
+    specs: list[TemplateSpec] = []
+    problems: list[str] = []
+    for arg in ns.templates or [None]:
+        try:
+            specs.extend(_plan_one(arg, ns, settings, syntax))
+        except ConfigError as exc:
+            problems.append(str(exc))
+    outputs, errors = render_specs(specs, env, strict=ns.strict, selection=selection)
+    problems.extend(error.location_message() for error in errors)
+    for problem in problems:
+        sys.stderr.write(problem + "\n")
+    if problems:
+        bad_files = len({e.filename for e in errors}) + len(problems) - len(errors)
+        sys.stderr.write(f"entrypoint check: {len(problems)} problem(s) in {bad_files} file(s), "
+                         f"{len(specs)} template(s) checked\n")
+        return EX_CONFIG
+    sys.stdout.write(f"entrypoint check: {len(outputs)} template(s) OK\n")
+    return 0
+
+
+def _plan_one(
+    arg: str | None, ns: argparse.Namespace, settings: EntrypointSettings, syntax: str
+) -> list[TemplateSpec]:
+    """A DEST in an argument is accepted and ignored: check never writes."""
+    if arg is not None:
+        return plan_argument(arg.partition(":")[0], syntax)
+    specs = [spec for item in settings.templates for spec in plan_argument(item.partition(":")[0], syntax)]
+    return specs + plan_directory(ns.templates_dir or settings.templates_dir, None, syntax, missing_ok=True)
