@@ -146,8 +146,6 @@ def test_words_and_escapes(template: str, expected: str) -> None:
         "${} ${}x ${{FOO}}",
         "cost $ 5 $. $- $@ $* $# $? $! $( $[ $/ $(id) `id`",
         "end$",
-        "end${",
-        "x ${FOO",
         "x ${FOO\n}",
         "${FOO:} ${FOO: -1} ${#-} ${#?} ${-} ${$} ${!}",
     ],
@@ -169,6 +167,9 @@ EXTENSIONS = {
     "default_form_inner_var_expanded",
     "double_dollar_no_escape",
     "double_dollar_braced",
+    # `${` cut off by the end of the file is an error here (a truncated template), literal in GNU
+    "dollar_brace_at_eof",
+    "unterminated_brace_eof",
 }
 
 
@@ -254,6 +255,8 @@ def test_nested_error_position_is_its_own_dollar() -> None:
         ("${A:-${B:-x}", "1:1"),  # reported at the outermost open ${
         ("${A:-${B:-x", "1:1"),
         ("${A:-", "1:1"),
+        ("end${", "1:4"),
+        ("x ${FOO", "1:3"),
     ],
 )
 def test_unterminated_is_an_error(text: str, where: str) -> None:

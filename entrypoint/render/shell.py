@@ -188,6 +188,13 @@ class _Parser:
     def _brace(self, j: int) -> int:
         text, k = self.text, j + 2
         m = _NAME.match(text, k)
+        end = m.end() if m is not None else k
+        if end >= len(text) and not self.stack:
+            # `${` or `${NAME` cut off by the end of the file: GNU copies it,
+            # but here it is almost always a truncated template, so say so.
+            self.problems.append(_Problem(j, MSG_UNTERMINATED, m.group() if m is not None else None))
+            self.out.append(_Text(text[j:]))
+            return len(text)
         if m is not None:
             e = m.end()
             if text.startswith("}", e):
