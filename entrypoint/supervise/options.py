@@ -1,0 +1,279 @@
+"""Options of ``entrypoint run``: command line over ``ENTRYPOINT_*`` environment.
+
+Parsed by hand, not with :mod:`argparse`: argparse (with :mod:`re` and
+:mod:`gettext`) roughly doubles the start-up of a process that does nothing
+else before exec'ing the app, and these options are a flat list.
+
+Parsing stops at ``--`` or at the first word that is not an option, as
+dumb-init does, so ``entrypoint nginx -g 'daemon off;'`` never reads ``-g``.
+"""
+
+from __future__ import annotations
+
+from entrypoint.errors import UsageError
+from entrypoint.supervise import signals
+
+DEFAULT_TEMPLATES_DIR = "/etc/entrypoint/templates"
+DEFAULT_HOOKS_DIR = "/etc/entrypoint.d"
+#: Mesos' docker executor stops with `docker stop -t 5` unless a kill policy
+#: says otherwise; 4 s leaves a second for our own SIGKILL, reaping and exit.
+DEFAULT_GRACE_PERIOD = 4.0
+RESTART_POLICIES = ("no", "on-failure", "always")
+RESTART_RELOAD = 0  # --reload-signal restart
+
+USAGE = """\
+usage: entrypoint run [OPTIONS] [--] COMMAND [ARG...]
+
+Renders templates, runs hooks, waits for dependencies, then runs COMMAND as a
+well-behaved PID 1: forwards signals, reaps zombies, stops the whole process
+tree gracefully.  Every option can also be set as ENTRYPOINT_<NAME>
+(e.g. ENTRYPOINT_GRACE_PERIOD=10); list values there are whitespace-separated,
+except ENTRYPOINT_TEMPLATES (for --template), a comma list.
+
+options:
+  --template SRC[:DEST]     render before the start (repeatable)
+  --templates-dir DIR       render every template there (default /etc/entrypoint/templates)
+  --hooks-dir DIR           *.sh run, *.envsh sourced, version order (default /etc/entrypoint.d)
+  --wait URL                tcp://host:port, http(s)://..., file:///path (repeatable)
+  --wait-timeout SECONDS    give up waiting (exit 69) after this long (default 60)
+  --grace-period SECONDS    stop signal -> SIGKILL of the whole tree (default 4)
+  --signal-group            forward signals to the child's process group, not just the child
+  --rewrite-signal FROM:TO  forward FROM as TO; TO=0 drops it (repeatable)
+  --remap-exit CODE         the child's exit code CODE becomes 0 (repeatable)
+  --restart POLICY          no | on-failure | always (default no)
+  --restart-max N           give up after N restarts in a row, 0 = never (default 5)
+  --restart-delay SECONDS   first backoff delay, doubled each time (default 1)
+  --restart-delay-max SECONDS  backoff cap (default 30)
+  --restart-reset SECONDS   a run this long resets the backoff (default 10)
+  --watch                   re-render on template change, then send the reload signal
+  --reload-signal SIG       signal sent after a re-render, or `restart` (default HUP)
+  --watch-quiet SECONDS     re-render once changes pause this long (default 0.2)
+  --watch-max-wait SECONDS  ... or at the latest this long after the first change (default 2)
+  --check-cmd CMD           shell command run on the staged files before they are installed
+  -v, --verbose             say what happens
+  -q, --quiet               errors only
+  -h, --help                this text
+"""
+
+
+class RunOptions:
+    """Everything `run` needs, already validated."""
+
+    def __init__(self) -> None:
+        self.command: list[str] = []
+        self.templates: list[str] = []
+        self.templates_dir: str = DEFAULT_TEMPLATES_DIR
+        self.hooks_dir: str = DEFAULT_HOOKS_DIR
+        self.waits: list[str] = []
+        self.wait_timeout: float = 60.0
+        self.grace_period: float = DEFAULT_GRACE_PERIOD
+        self.signal_group: bool = False
+        self.rewrites: dict[int, int] = {}
+        self.remap_exit: set[int] = set()
+        self.restart: str = "no"
+        self.restart_max: int = 5
+        self.restart_delay: float = 1.0
+        self.restart_delay_max: float = 30.0
+        self.restart_reset: float = 10.0
+        self.watch: bool = False
+        self.watch_quiet: float = 0.2
+        self.watch_max_wait: float = 2.0
+        self.check_cmd: str | None = None
+        self.reload_signal: int = signals.SIGHUP
+        self.verbosity: int = 1
+        self.help: bool = False
+        #: attributes set on the command line (the render child reads the environment itself)
+        self.from_cli: set[str] = set()
+
+
+# option -> (attribute, kind); kinds: flag, str, list, float, int, and custom parsers below
+_OPTIONS: dict[str, tuple[str, str]] = {
+    "--template": ("templates", "list"),
+    "--templates-dir": ("templates_dir", "str"),
+    "--hooks-dir": ("hooks_dir", "str"),
+    "--wait": ("waits", "list"),
+    "--wait-timeout": ("wait_timeout", "float"),
+    "--grace-period": ("grace_period", "float"),
+    "--signal-group": ("signal_group", "flag"),
+    "--rewrite-signal": ("rewrites", "rewrite"),
+    "--remap-exit": ("remap_exit", "code"),
+    "--restart": ("restart", "policy"),
+    "--restart-max": ("restart_max", "int"),
+    "--restart-delay": ("restart_delay", "float"),
+    "--restart-delay-max": ("restart_delay_max", "float"),
+    "--restart-reset": ("restart_reset", "float"),
+    "--watch": ("watch", "flag"),
+    "--watch-quiet": ("watch_quiet", "float"),
+    "--watch-max-wait": ("watch_max_wait", "float"),
+    "--check-cmd": ("check_cmd", "str"),
+    "--reload-signal": ("reload_signal", "reload"),
+    "--verbose": ("verbosity", "verbose"),
+    "--quiet": ("verbosity", "quiet"),
+    "--help": ("help", "flag"),
+}
+_SHORT = {"-v": "--verbose", "-q": "--quiet", "-h": "--help"}
+_LIST_KINDS = ("list", "rewrite", "code")
+_NO_VALUE = ("flag", "verbose", "quiet")
+
+
+#: Where the name is not the option's: the render step's own setting is a comma list.
+_ENV_NAMES = {"--template": "ENTRYPOINT_TEMPLATES"}
+_COMMA_LISTS = ("rewrites", "remap_exit")  # commas or spaces
+
+
+def env_name(option: str) -> str:
+    return _ENV_NAMES.get(option) or "ENTRYPOINT_" + option[2:].upper().replace("-", "_")
+
+
+def _split_env_list(attr: str, value: str) -> list[str]:
+    if attr == "templates":  # paths: commas only, as the render step splits them
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if attr in _COMMA_LISTS:
+        value = value.replace(",", " ")
+    return value.split()
+
+
+def _parse_bool(text: str, where: str) -> bool:
+    word = text.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("", "0", "false", "no", "off"):
+        return False
+    raise UsageError(f"{where}: expected true or false, got {text!r}")
+
+
+def _number(text: str, where: str, kind: str) -> float:
+    try:
+        value = float(text) if kind == "float" else int(text)
+    except ValueError:
+        raise UsageError(f"{where}: {text!r} is not a number") from None
+    if value < 0 or value != value or value == float("inf"):
+        raise UsageError(f"{where}: must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def _rewrite(text: str, where: str) -> tuple[int, int]:
+    src, sep, dst = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError(text)
+        frm, to = signals.parse(src), signals.parse(dst, allow_zero=True)
+    except ValueError:
+        raise UsageError(f"{where}: expected FROM:TO signals (TO=0 drops), got {text!r}") from None
+    if frm in (signals.SIGKILL, signals.SIGSTOP, signals.SIGCHLD):
+        raise UsageError(f"{where}: {signals.name(frm)} cannot be rewritten")
+    return frm, to
+
+
+def _code(text: str, where: str) -> int:
+    if not text.strip().isdigit() or not 0 <= int(text) <= 255:
+        raise UsageError(f"{where}: expected an exit code 0-255, got {text!r}")
+    return int(text)
+
+
+class _Parser:
+    """Applies values to a RunOptions; the same rules for the CLI and the environment."""
+
+    def __init__(self, opts: RunOptions) -> None:
+        self.opts = opts
+        self.seen_lists: set[str] = set()
+
+    def apply(self, option: str, value: str | None, where: str, *, from_cli: bool) -> None:
+        attr, kind = _OPTIONS[option]
+        o = self.opts
+        if kind in _NO_VALUE:
+            on = True if value is None else _parse_bool(value, where)
+            if kind == "flag":
+                setattr(o, attr, on)
+            elif on:
+                o.verbosity = 2 if kind == "verbose" else 0
+            return
+        assert value is not None
+        if from_cli:
+            o.from_cli.add(attr)
+        if kind in _LIST_KINDS and from_cli and attr not in self.seen_lists:
+            self.seen_lists.add(attr)  # the command line replaces the environment's list
+            getattr(o, attr).clear()
+        items = _split_env_list(attr, value) if not from_cli and kind in _LIST_KINDS else [value]
+        for item in items:
+            self._apply_one(attr, kind, item, where)
+
+    def _apply_one(self, attr: str, kind: str, value: str, where: str) -> None:
+        o = self.opts
+        if kind == "list":
+            getattr(o, attr).append(value)
+        elif kind == "str":
+            setattr(o, attr, value)
+        elif kind in ("float", "int"):
+            setattr(o, attr, _number(value, where, kind))
+        elif kind == "rewrite":
+            frm, to = _rewrite(value, where)
+            o.rewrites[frm] = to
+        elif kind == "code":
+            o.remap_exit.add(_code(value, where))
+        elif kind == "policy":
+            if value not in RESTART_POLICIES:
+                raise UsageError(f"{where}: expected one of {', '.join(RESTART_POLICIES)}, got {value!r}")
+            o.restart = value
+        elif kind == "reload":
+            o.reload_signal = _reload_signal(value, where)
+
+
+def _reload_signal(value: str, where: str) -> int:
+    if value.strip().lower() == "restart":
+        return RESTART_RELOAD
+    try:
+        return signals.parse(value)
+    except ValueError:
+        raise UsageError(f"{where}: expected a signal or `restart`, got {value!r}") from None
+
+
+def _split_cli(argv: list[str]) -> tuple[list[tuple[str, str | None]], list[str]]:
+    """Separate ``(option, value)`` pairs from the command, validating option names."""
+    pairs: list[tuple[str, str | None]] = []
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            return pairs, argv[i + 1:]
+        if not word.startswith("-") or word == "-":
+            return pairs, argv[i:]
+        option, eq, inline = word.partition("=")
+        option = _SHORT.get(option, option)
+        if option not in _OPTIONS:
+            raise UsageError(f"run: unknown option {word!r} (put the command after `--`)")
+        kind = _OPTIONS[option][1]
+        if kind in _NO_VALUE:
+            if eq:
+                raise UsageError(f"run: {option} takes no value")
+            pairs.append((option, None))
+        elif eq:
+            pairs.append((option, inline))
+        else:
+            if i + 1 >= len(argv):
+                raise UsageError(f"run: {option} needs a value")
+            i += 1
+            pairs.append((option, argv[i]))
+        i += 1
+    return pairs, []
+
+
+def parse_run_args(argv: list[str], environ: dict[str, str]) -> RunOptions:
+    """Environment first (defaults), then the command line on top."""
+    opts = RunOptions()
+    parser = _Parser(opts)
+    for option in _OPTIONS:
+        if option == "--help":
+            continue
+        var = env_name(option)
+        if var in environ:
+            parser.apply(option, environ[var], var, from_cli=False)
+    pairs, command = _split_cli(argv)
+    for option, value in pairs:
+        parser.apply(option, value, option, from_cli=True)
+    opts.command = command
+    if not command and not opts.help:
+        raise UsageError("run: no command given (usage: entrypoint run [OPTIONS] [--] COMMAND [ARG...])")
+    if opts.restart_delay_max < opts.restart_delay:
+        opts.restart_delay_max = opts.restart_delay
+    return opts

@@ -1,0 +1,144 @@
+"""Starting children with a clean slate.
+
+fork + exec by hand rather than :mod:`subprocess` or ``os.posix_spawn``:
+subprocess keeps the parent's blocked signal mask (PID 1 blocks everything),
+and glibc's posix_spawn leaves signals 32/33 ignored in the child.  After
+fork the child sets its process group, takes the terminal, resets every
+disposition, unblocks every signal and execs; an exec failure travels back
+over a close-on-exec pipe so that the parent can answer 126/127 and name the
+command instead of guessing from an exit code.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from entrypoint.supervise import signals
+
+
+class ExecFailed(Exception):
+    """COMMAND could not be executed; ``exit_code`` is 127 (not found) or 126."""
+
+    def __init__(self, command: str, err: int) -> None:
+        self.command = command
+        self.errno = err
+        self.exit_code = 127 if err in (errno.ENOENT, errno.ENOTDIR) else 126
+        super().__init__(f"cannot execute {command!r}: {os.strerror(err)}")
+
+
+def _take_terminal() -> None:
+    """Give the terminal's foreground to our new group (while TTOU is still blocked)."""
+    try:
+        if os.isatty(0):
+            os.tcsetpgrp(0, os.getpgrp())
+    except OSError:
+        pass  # ENOTTY/ENXIO: no controlling terminal, nothing to hand over
+
+
+def _child_exec(argv: list[str], env: dict[str, str], report_fd: int) -> None:
+    """In the forked child: never returns."""
+    code = 1
+    try:
+        os.setpgid(0, 0)
+        _take_terminal()
+        signals.reset_dispositions()
+        signals.unblock_all()
+        os.execvpe(argv[0], argv, env)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in argv or env
+        err = getattr(exc, "errno", None) or errno.EINVAL
+        try:
+            os.write(report_fd, str(err).encode())
+        except OSError:
+            pass
+        code = 127 if err in (errno.ENOENT, errno.ENOTDIR) else 126
+    finally:
+        os._exit(code)
+
+
+def spawn(argv: list[str], env: dict[str, str]) -> int:
+    """Fork and exec ``argv`` in its own process group; return the pid.
+
+    Raises :class:`ExecFailed` (after reaping the child) when exec fails.
+    """
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        _child_exec(argv, env, write_fd)
+    os.close(write_fd)
+    try:
+        os.setpgid(pid, pid)  # also here, so the group exists before we signal it
+    except OSError:
+        pass  # the child already exec'd (EACCES) or failed: its own setpgid counts
+    try:
+        report = _read_all(read_fd)
+    finally:
+        os.close(read_fd)
+    if report:
+        os.waitpid(pid, 0)
+        raise ExecFailed(argv[0], int(report.decode() or errno.ENOEXEC))
+    return pid
+
+
+def _read_all(fd: int) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        data = os.read(fd, 4096)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
+def fork_step(env_out: bool) -> tuple[int, int | None]:
+    """Fork a copy of this process to run one start-up step (hooks, waits).
+
+    Returns ``(pid, memfd)`` in the parent and ``(0, memfd)`` in the child;
+    the child must end with :func:`os._exit`.  The step runs in a child so
+    that its imports (subprocess, socket, ssl) never stay resident in PID 1,
+    and so that a stop signal can interrupt it.  A result travels back in an
+    anonymous memory file (``memfd``), which unlike a pipe cannot fill up and
+    block the child while we wait for signals.
+    """
+    memfd = os.memfd_create("entrypoint-step", os.MFD_CLOEXEC) if env_out else None
+    pid = os.fork()
+    if pid == 0:
+        signals.unblock_all()
+    return pid, memfd
+
+
+def write_env(fd: int, env: dict[str, str]) -> None:
+    data = b"\0".join(
+        os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()
+    )
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def read_env(fd: int) -> dict[str, str]:
+    os.lseek(fd, 0, os.SEEK_SET)
+    return parse_environ(_read_all(fd))
+
+
+def parse_environ(data: bytes) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for entry in data.split(b"\0"):
+        key, sep, value = entry.partition(b"=")
+        if sep and key:
+            env[os.fsdecode(key)] = os.fsdecode(value)
+    return env
+
+
+def original_environ() -> dict[str, str]:
+    """The environment exactly as we were exec'd with.
+
+    ``os.environ`` is not that: CPython's C-locale coercion (PEP 538) adds
+    ``LC_CTYPE`` at start-up.  The kernel keeps the original block, untouched
+    by setenv, in ``/proc/self/environ``.
+    """
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            return parse_environ(f.read())
+    except OSError:
+        return dict(os.environ)

@@ -1,0 +1,182 @@
+"""Shared helpers for the PID-1 runtime tests: namespaces, pid discovery, polling.
+
+The runtime runs as PID 1 of a fresh PID namespace (``unshare --pid --fork
+--mount-proc``) and is signalled from outside, by its host pid, which is the
+one child of the ``unshare`` process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+PROGS = Path(__file__).parent / "progs"
+REPO = Path(__file__).parent.parent
+
+
+def prog(name: str) -> list[str]:
+    return [sys.executable, str(PROGS / name)]
+
+
+def entrypoint_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "entrypoint", "run", *args]
+
+
+def _namespaces_work() -> bool:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    try:
+        done = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"],
+                              timeout=10, capture_output=True)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+NAMESPACES = _namespaces_work()
+needs_ns = pytest.mark.skipif(not NAMESPACES, reason="needs root and unshare --pid")
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """A small, known environment: nothing of the caller's leaks in (ENTRYPOINT_*, ...)."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO)}
+    env.update(extra)
+    return env
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.01) -> Any:
+    """Poll until ``predicate()`` is truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            data = Path(f"/proc/{entry}/stat").read_bytes()
+        except OSError:
+            continue
+        fields = data[data.rfind(b")") + 2:].split()
+        if int(fields[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def state_of(pid: int) -> str | None:
+    """Process state letter, or None when the pid is gone."""
+    try:
+        data = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    return data[data.rfind(b")") + 2:].split()[0].decode()
+
+
+def alive(pid: int) -> bool:
+    return state_of(pid) not in (None, "Z", "X")
+
+
+def vm_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+class Runtime:
+    """``entrypoint run`` as PID 1 of a new PID namespace, started by ``unshare``."""
+
+    def __init__(self, args: list[str], *, stdout: IO[bytes] | int | None = subprocess.PIPE,
+                 stderr: IO[bytes] | int | None = subprocess.PIPE, stdin: IO[bytes] | int | None = None,
+                 env: dict[str, str] | None = None, cwd: str | Path | None = None,
+                 namespace: bool = True) -> None:
+        cmd = entrypoint_cmd(*args)
+        if namespace:
+            cmd = ["unshare", "--pid", "--fork", "--mount-proc", *cmd]
+        self.namespace = namespace
+        self.proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr,
+                                     stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                                     env=env or base_env(), cwd=cwd)
+        self._pid: int | None = None
+
+    @property
+    def pid(self) -> int:
+        """Host pid of the runtime (the child of ``unshare``)."""
+        if self._pid is None:
+            if not self.namespace:
+                self._pid = self.proc.pid
+            else:
+                kids = wait_until(lambda: children_of(self.proc.pid), 10, "the runtime to start")
+                self._pid = kids[0]
+        return self._pid
+
+    def signal(self, signum: int) -> None:
+        os.kill(self.pid, signum)
+
+    def wait(self, timeout: float = 20) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"runtime did not exit within {timeout} s")
+
+    def communicate(self, timeout: float = 20, data: bytes | None = None) -> tuple[bytes, bytes]:
+        try:
+            out, err = self.proc.communicate(data, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"runtime did not exit within {timeout} s")
+        return out or b"", err or b""
+
+    def kill(self) -> None:
+        """Last-resort cleanup: SIGKILL of our PID 1 takes the whole namespace with it."""
+        if self.proc.poll() is None:
+            targets = [self.proc.pid]
+            if self.namespace:
+                targets = children_of(self.proc.pid) if self._pid is None else [self._pid]
+            for pid in targets:
+                try:
+                    os.kill(pid, 9)
+                except OSError:
+                    pass
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def run_ns(args: list[str], timeout: float = 20, **kw: Any) -> subprocess.CompletedProcess[bytes]:
+    """Run the runtime to completion in a namespace; returns code and output."""
+    with Runtime(args, **kw) as rt:
+        out, err = rt.communicate(timeout)
+        return subprocess.CompletedProcess(args, rt.proc.returncode, out, err)
