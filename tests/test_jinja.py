@@ -161,3 +161,14 @@ def test_defined_tests_and_default_filter_are_not_errors() -> None:
 def test_filter_on_undefined_reports_the_variable_once() -> None:
     err = error_of("{{ env.PORTX | int }}\n", {})
     assert (err.line, err.variable) == (1, "PORTX") and "undefined variable PORTX" in err.message
+
+
+def test_int_accepts_marathon_doubles_but_not_fractions() -> None:
+    """MARATHON_APP_RESOURCE_MEM is a Java double ("32.0"): `| int` must take it."""
+    assert render("{{ env.MEM | int }}", {"MEM": "32.0"}) == "32"
+    assert render("{{ env.MEM | int // 2 }}", {"MEM": "1.0E3"}) == "500"
+    assert "int: cannot read" in error_of("{{ env.MEM | int }}", {"MEM": "32.5"}).message
+
+
+def test_json_of_an_undefined_variable_names_it() -> None:
+    assert error_of("{{ env.NOPE | json }}").variable == "NOPE"

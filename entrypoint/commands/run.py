@@ -53,14 +53,15 @@ def _run(argv: list[str]) -> int:
     sup = Supervisor(opts)
     if not sup.tree_ok:
         log.warn("/proc does not show our PID namespace: leftover processes will not be stopped")
+    if opts.watch:
+        # Before the first render, so that an edit made while it runs is seen.
+        sup.watcher = _watcher(opts, environ)
     try:
         steps.render(sup, environ)
         env = steps.hooks(sup, environ)
         steps.waits(sup)
     except steps.StepFailed as failed:
         return failed.code
-    if opts.watch:
-        sup.watcher = _watcher(opts, environ)
     return sup.run_app(opts.command, env)
 
 
@@ -71,7 +72,9 @@ def _watcher(opts: RunOptions, environ: dict[str, str]) -> Watcher | None:
 
     templates = opts.templates if "templates" in opts.from_cli else []
     try:
-        return Watcher(watch_paths_from_env(environ, templates), render_argv=prepare_argv(opts),
+        templates_dir = opts.templates_dir if "templates_dir" in opts.from_cli else None
+        paths = watch_paths_from_env(environ, templates, templates_dir=templates_dir)
+        return Watcher(paths, render_argv=prepare_argv(opts),
                        quiet_period=opts.watch_quiet, max_wait=opts.watch_max_wait)
     except OSError as exc:
         log.warn(f"--watch unavailable ({exc.strerror or exc}); templates are rendered once")

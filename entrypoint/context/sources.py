@@ -110,7 +110,7 @@ def parse_set(item: str) -> tuple[str, str]:
     return name, value
 
 
-def _read_secret_file(key: str, path: str) -> str:
+def read_secret_file(key: str, path: str) -> str:
     try:
         with open(path, "rb") as fh:
             data = fh.read(MAX_SECRET_BYTES + 1)
@@ -134,7 +134,7 @@ def resolve_file_variables(env: Mapping[str, str]) -> dict[str, str]:
     for key, path in env.items():
         name = key[: -len(FILE_SUFFIX)]
         if key.endswith(FILE_SUFFIX) and name and name not in env and path:
-            result[name] = _read_secret_file(key, path)
+            result[name] = read_secret_file(key, path)
     return result
 
 
@@ -155,7 +155,7 @@ class Environment(dict[str, str]):
         path = dict.get(self, name + FILE_SUFFIX)
         if not path or not name:
             return None
-        value = _read_secret_file(name + FILE_SUFFIX, path)
+        value = read_secret_file(name + FILE_SUFFIX, path)
         dict.__setitem__(self, name, value)
         return value
 

@@ -24,9 +24,9 @@ import jinja2
 from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 
-from entrypoint.context.sources import FILE_SUFFIX, MAX_SECRET_BYTES
+from entrypoint.context.sources import FILE_SUFFIX, read_secret_file
 from entrypoint.context.views import template_objects
-from entrypoint.errors import TemplateError, TemplateErrors
+from entrypoint.errors import ContextError, TemplateError, TemplateErrors
 from entrypoint.render.model import VariableUse
 
 _TRUE = frozenset({"true", "yes", "on", "1", "y"})
@@ -149,10 +149,19 @@ def _to_int(value: object, base: int = 10) -> int:
         raise FilterError("int: got a boolean")
     if isinstance(value, int):
         return value
+    text = str(value).strip()
     try:
-        return int(str(value).strip(), base)
+        return int(text, base)
     except ValueError:
-        raise FilterError(f"int: cannot read {_describe(value)} as an integer") from None
+        pass
+    # Marathon writes resources as Java doubles ("32.0"): accept integral ones.
+    try:
+        number = float(text)
+    except ValueError:
+        number = float("nan")
+    if base == 10 and number.is_integer():
+        return int(number)
+    raise FilterError(f"int: cannot read {_describe(value)} as an integer")
 
 
 def _describe(value: object) -> str:
@@ -194,18 +203,6 @@ def _passing_undefined(function: Callable[..., object]) -> Callable[..., object]
     return wrapper
 
 
-def _read_secret(path: str) -> str | None:
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_SECRET_BYTES + 1)
-    except OSError:
-        return None
-    if len(data) > MAX_SECRET_BYTES:
-        return None
-    text = data.decode("utf-8", "surrogateescape")
-    return text[:-1] if text.endswith("\n") else text
-
-
 def make_environment(
     *, undefined: type[jinja2.Undefined] = _StrictUndefined, include_dir: Path | None = None
 ) -> SandboxedEnvironment:
@@ -231,9 +228,10 @@ def template_context(env: Mapping[str, str], environment: jinja2.Environment) ->
             return variables[name]
         file_path = variables.get(name + FILE_SUFFIX)
         if file_path:
-            content = _read_secret(file_path)
-            if content is not None:
-                return content
+            try:
+                return read_secret_file(name + FILE_SUFFIX, file_path)
+            except ContextError:
+                pass  # getenv is the forgiving lookup: fall back to the default
         if default is not None:
             return default
         return environment.undefined(obj=variables, name=name)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Syntax(str, Enum):
+class Syntax(StrEnum):
     ENVSUBST = "envsubst"  # byte-for-byte GNU envsubst
     SHELL = "shell"  # GNU rules + POSIX parameter expansion + `$$` escape
     JINJA = "jinja"  # sandboxed Jinja2

@@ -163,13 +163,23 @@ class Supervisor:
                 if pid in self._statuses:
                     status = self._statuses.pop(pid)
                     self._watched.discard(pid)
-            elif self.watcher is not None and signum == self.watcher.signum:
-                self.watcher.drain()
+            elif self._watch_event(signum):
+                pass
             elif self._on_signal(signum, pid if status is None else None, forward) and kill_at is None:
                 kill_at = time.monotonic() + self.opts.grace_period
         self.reap()
         assert status is not None
         return exit_code(status)
+
+    def _watch_event(self, signum: int) -> bool:
+        """Drain the watcher if ``signum`` is its readiness signal, or SIGIO: the
+        kernel falls back to SIGIO when the realtime signal queue overflows, and
+        that one must wake the watcher too rather than reach the app."""
+        watcher = self.watcher
+        if watcher is None or signum not in (watcher.signum, signals.SIGIO):
+            return False
+        watcher.drain()
+        return True
 
     def _deadline(self, kill_at: float | None, killed: bool, forward: bool) -> float | None:
         times = []
@@ -217,8 +227,8 @@ class Supervisor:
                 return True
             if signum == signals.SIGCHLD:
                 self.reap()
-            elif self.watcher is not None and signum == self.watcher.signum:
-                self.watcher.drain()
+            elif self._watch_event(signum):
+                pass
             elif self._on_signal(signum, None, False):
                 return False
 

@@ -20,6 +20,7 @@ SIGQUIT: int = _signal.SIGQUIT
 SIGKILL: int = _signal.SIGKILL
 SIGTERM: int = _signal.SIGTERM
 SIGCHLD: int = _signal.SIGCHLD
+SIGIO: int = _signal.SIGIO
 SIGSTOP: int = _signal.SIGSTOP
 SIGTTIN: int = _signal.SIGTTIN
 SIGTTOU: int = _signal.SIGTTOU
