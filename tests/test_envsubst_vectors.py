@@ -14,17 +14,15 @@ import base64
 import json
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from entrypoint.render.envsubst import collect_names, iter_substituted, substitute_bytes
 from entrypoint.render.model import Selection
+from tests.reference import DATA
 
-VECTORS = Path("/work/shared/reference/gnu-envsubst-vectors.jsonl")
-if not VECTORS.exists():
-    VECTORS = Path(__file__).parent / "data" / "gnu-envsubst-vectors.jsonl"
+VECTORS = DATA / "gnu-envsubst-vectors.jsonl"
 
 
 def _load() -> list[dict[str, Any]]:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from entrypoint.context.marathon import mesos_docker_env, parse_app, synthesize
+from tests.reference import DATA
 
-VECTORS = Path("/work/shared/reference/marathon-env-vectors.jsonl")
-if not VECTORS.exists():  # a copy travels with the tests
-    VECTORS = Path(__file__).with_name("data") / "marathon-env-vectors.jsonl"
+VECTORS = DATA / "marathon-env-vectors.jsonl"
 
 
 def load_vectors() -> list[dict[str, Any]]:

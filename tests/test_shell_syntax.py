@@ -7,7 +7,6 @@ import base64
 import json
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -16,6 +15,7 @@ from hypothesis import strategies as st
 from entrypoint.errors import TemplateError, TemplateErrors
 from entrypoint.render.model import Selection, VariableUse
 from entrypoint.render.shell import list_variables, render_shell
+from tests.reference import DATA
 
 UNSET: dict[str, str] = {}
 EMPTY = {"X": ""}
@@ -159,7 +159,7 @@ def test_gnu_literal_brace_still_scans_inside() -> None:
     assert render("x ${FOO\n$FOO}", {"FOO": "foo"}) == "x ${FOO\nfoo}"
 
 
-VECTORS = Path("/work/shared/reference/gnu-envsubst-vectors.jsonl")
+VECTORS = DATA / "gnu-envsubst-vectors.jsonl"
 # the vectors where `shell` deliberately differs: operators and the $$ escape
 EXTENSIONS = {
     "default_forms_verbatim",
