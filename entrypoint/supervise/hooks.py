@@ -20,6 +20,7 @@ import signal
 
 from entrypoint import log
 from entrypoint.errors import HookError
+from entrypoint.supervise.spawn import parse_environ, read_all
 
 TYPE_CHECKING = False  # not `typing`: one import less in PID 1
 if TYPE_CHECKING:
@@ -232,7 +233,7 @@ def _spawn(argv: list[str], env: dict[str, str], result_w: int | None = None) ->
             _exec_in_child(argv, env, err_w, result_w)
         os.close(err_w)
         err_w = -1
-        report = _read_all(err_r)
+        report = read_all(err_r)
     finally:
         os.close(err_r)
         if err_w >= 0:
@@ -242,13 +243,6 @@ def _spawn(argv: list[str], env: dict[str, str], result_w: int | None = None) ->
         code = int(report or b"0")
         raise HookError(f"hook {argv[-1]} could not be executed: {os.strerror(code)}")
     return pid
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _wait(pid: int) -> int:
@@ -282,20 +276,11 @@ def source_script(path: str, env: dict[str, str]) -> dict[str, str]:
             pid = _spawn([SHELL, "-c", SOURCE_SCRIPT, "sh", path], env, result_w)
         finally:
             os.close(result_w)
-        dump = _read_all(result_r)
+        dump = read_all(result_r)
     finally:
         os.close(result_r)
     _check(path, _wait(pid))
-    return _merge_env(env, _parse_env0(dump))
-
-
-def _parse_env0(dump: bytes) -> dict[str, str]:
-    new: dict[str, str] = {}
-    for item in dump.split(b"\0"):
-        name, sep, value = item.partition(b"=")
-        if sep and name:
-            new[os.fsdecode(name)] = os.fsdecode(value)
-    return new
+    return _merge_env(env, parse_environ(dump))
 
 
 def _merge_env(before: dict[str, str], after: dict[str, str]) -> dict[str, str]:

@@ -72,7 +72,7 @@ def spawn(argv: list[str], env: dict[str, str]) -> int:
     except OSError:
         pass  # the child already exec'd (EACCES) or failed: its own setpgid counts
     try:
-        report = _read_all(read_fd)
+        report = read_all(read_fd)
     finally:
         os.close(read_fd)
     if report:
@@ -81,7 +81,8 @@ def spawn(argv: list[str], env: dict[str, str]) -> int:
     return pid
 
 
-def _read_all(fd: int) -> bytes:
+def read_all(fd: int) -> bytes:
+    """Everything until EOF (pipes from children: their environment, their exec error)."""
     chunks: list[bytes] = []
     while True:
         data = os.read(fd, 4096)
@@ -118,7 +119,7 @@ def write_env(fd: int, env: dict[str, str]) -> None:
 
 def read_env(fd: int) -> dict[str, str]:
     os.lseek(fd, 0, os.SEEK_SET)
-    return parse_environ(_read_all(fd))
+    return parse_environ(read_all(fd))
 
 
 def parse_environ(data: bytes) -> dict[str, str]:

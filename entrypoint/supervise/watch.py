@@ -24,6 +24,7 @@ import time
 
 from entrypoint import log
 from entrypoint.supervise import inotify
+from entrypoint.supervise.spawn import read_all
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -135,7 +136,8 @@ class Watcher:
             if code != 0:
                 log.error(f"re-render failed (exit {code}): old configuration kept, app not reloaded")
                 return False
-            changed = _report_says_changed(_read_all(report))
+            os.lseek(report, 0, os.SEEK_SET)
+            changed = _report_says_changed(read_all(report))
         finally:
             os.close(report)
             self._ino.set_async(True)
@@ -302,14 +304,6 @@ def _kill_group(pid: int) -> None:
 
 def _all_catchable() -> list[int]:
     return [s for s in _signal.valid_signals() if s not in (_signal.SIGKILL, _signal.SIGSTOP)]
-
-
-def _read_all(fd: int) -> bytes:
-    os.lseek(fd, 0, os.SEEK_SET)
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _report_says_changed(report: bytes) -> bool:
