@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +133,20 @@ def test_run_does_not_import_heavy_modules() -> None:
     heavy = {"pydantic", "jinja2", "watchdog", "psutil", "argparse", "subprocess", "enum", "signal",
              "ctypes", "socket", "logging", "entrypoint.supervise.hooks", "entrypoint.supervise.waits"}
     assert heavy & imported == set()
+
+
+def test_bad_wait_url_is_refused_before_any_hook_runs(tmp_path: Path) -> None:
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    marker = tmp_path / "hook-ran"
+    hook = hooks / "10-mark.sh"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    hook.chmod(0o755)
+    done = subprocess.run(
+        [sys.executable, "-m", "entrypoint", "run", "--hooks-dir", str(hooks), "--wait", "bogus://db:5432",
+         "--", "true"],
+        capture_output=True, text=True, env=base_env(), timeout=30,
+    )
+    assert done.returncode == 2
+    assert "bogus://db:5432" in done.stderr and "Traceback" not in done.stderr
+    assert not marker.exists()

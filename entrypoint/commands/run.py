@@ -48,6 +48,11 @@ def _run(argv: list[str]) -> int:
         sys.stdout.write(USAGE)
         return 0
     log.set_level(opts.verbosity)
+    if opts.waits:
+        from entrypoint.supervise.waits import parse_wait_url
+
+        for url in opts.waits:
+            parse_wait_url(url)  # a bad URL is a usage error before anything renders or runs
     if os.getpid() != 1 and tree.become_subreaper():
         log.debug("not PID 1: registered as child subreaper")
     sup = Supervisor(opts)
