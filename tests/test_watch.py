@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from entrypoint.supervise.watch import Watcher, watch_paths_from_env
+from tests.pid1_helpers import children_of
 
 REPO = Path(__file__).resolve().parent.parent
 UNSHARE = shutil.which("unshare")
@@ -170,9 +171,9 @@ class Rig:
     def pid1(self) -> int:
         """Host pid of the namespace's PID 1 (the child of unshare)."""
         assert self.proc is not None
-        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        wait_for(lambda: path.read_text().split(), 5, "unshare's child")
-        return int(path.read_text().split()[0])
+        proc = self.proc
+        wait_for(lambda: children_of(proc.pid), 5, "unshare's child")
+        return children_of(proc.pid)[0]
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -355,6 +356,18 @@ def test_rss_with_watch_stays_within_16_mib(rig: Rig) -> None:
     rss_kib = int(status(rig.pid1())["VmRSS"].split()[0])
     print(f"VmRSS of PID 1 with --watch ({rig.runtime}): {rss_kib} KiB")
     assert rss_kib <= 16 * 1024, f"VmRSS {rss_kib} KiB"
+
+
+@pytest.mark.parametrize("rig", ["run"], indirect=True)  # --env-file is `run`'s, not the stand-in loop's
+def test_env_file_edit_rerenders_and_reloads(rig: Rig) -> None:
+    """`run --env-file` feeds the templates and is watched like them."""
+    env_file = rig.tmp / "app.env"
+    env_file.write_text("COLOR=red\n")
+    _, dest = simple(rig, "color=${COLOR}\n", "--env-file", str(env_file))
+    assert dest.read_text() == "color=red\n"
+    env_file.write_text("COLOR=blue\n")
+    wait_for(lambda: rig.count("HUP") == 1, 5, "one HUP")
+    assert dest.read_text() == "color=blue\n"
 
 
 def test_watch_paths_from_env_collects_templates_env_files_and_secrets(tmp_path: Path) -> None:

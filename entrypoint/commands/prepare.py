@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="internal: render the configured templates for `run`")
     add_render_options(parser)
     parser.add_argument("--template", action="append", default=[], metavar="SRC[:DEST]")
+    parser.add_argument("--env-file", action="append", default=[], metavar="FILE",
+                        help="dotenv file whose variables feed the templates (repeatable)")
     add_strictness(parser)
     parser.add_argument("--stage-only", action="store_true",
                         help="stage (and check) but do not install: a dry run")
@@ -53,7 +55,8 @@ def main(argv: list[str]) -> int:
     specs = plan_from(ns.template, ns, settings)
     if any(spec.dest is None for spec in specs):
         raise OutputError("_prepare: every --template needs a DEST (SRC:DEST)")
-    env = build_environment(ContextOptions())
+    env_files = [Path(f) for f in (ns.env_file or settings.env_file)]
+    env = build_environment(ContextOptions(env_files=env_files))
     strict = ns.strict if ns.strict is not None else settings.strict
     outputs, errors = render_specs(specs, env, strict=strict, selection=selection_from(ns, settings))
     if errors:

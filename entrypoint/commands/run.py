@@ -78,7 +78,8 @@ def _watcher(opts: RunOptions, environ: dict[str, str]) -> Watcher | None:
     templates = opts.templates if "templates" in opts.from_cli else []
     try:
         templates_dir = opts.templates_dir if "templates_dir" in opts.from_cli else None
-        paths = watch_paths_from_env(environ, templates, templates_dir=templates_dir)
+        paths = watch_paths_from_env(environ, templates, templates_dir=templates_dir,
+                                     env_files=opts.env_files)
         return Watcher(paths, render_argv=prepare_argv(opts),
                        quiet_period=opts.watch_quiet, max_wait=opts.watch_max_wait)
     except OSError as exc:

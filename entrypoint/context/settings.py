@@ -39,8 +39,9 @@ class EntrypointSettings(BaseSettings):
     prefix: Annotated[list[str], NoDecode] = []
     braced_only: bool = False
     templates: Annotated[list[str], NoDecode] = []
+    env_file: Annotated[list[str], NoDecode] = []  # dotenv files feeding the templates
 
-    @field_validator("only", "prefix", "templates", mode="before")
+    @field_validator("only", "prefix", "templates", "env_file", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         return _comma_list(value)

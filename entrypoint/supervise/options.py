@@ -33,6 +33,7 @@ except ENTRYPOINT_TEMPLATES (for --template), a comma list.
 options:
   --template SRC[:DEST]     render before the start (repeatable)
   --templates-dir DIR       render every template there (default /etc/entrypoint/templates)
+  --env-file FILE           dotenv file whose variables feed the templates (repeatable; watched)
   --hooks-dir DIR           *.sh run, *.envsh sourced, version order (default /etc/entrypoint.d)
   --wait URL                tcp://host:port, http(s)://..., file:///path (repeatable)
   --wait-timeout SECONDS    give up waiting (exit 69) after this long (default 60)
@@ -63,6 +64,7 @@ class RunOptions:
         self.command: list[str] = []
         self.templates: list[str] = []
         self.templates_dir: str = DEFAULT_TEMPLATES_DIR
+        self.env_files: list[str] = []
         self.hooks_dir: str = DEFAULT_HOOKS_DIR
         self.waits: list[str] = []
         self.wait_timeout: float = 60.0
@@ -90,6 +92,7 @@ class RunOptions:
 _OPTIONS: dict[str, tuple[str, str]] = {
     "--template": ("templates", "list"),
     "--templates-dir": ("templates_dir", "str"),
+    "--env-file": ("env_files", "list"),
     "--hooks-dir": ("hooks_dir", "str"),
     "--wait": ("waits", "list"),
     "--wait-timeout": ("wait_timeout", "float"),
@@ -126,7 +129,7 @@ def env_name(option: str) -> str:
 
 
 def _split_env_list(attr: str, value: str) -> list[str]:
-    if attr == "templates":  # paths: commas only, as the render step splits them
+    if attr in ("templates", "env_files"):  # paths: commas only, as the render step splits them
         return [item.strip() for item in value.split(",") if item.strip()]
     if attr in _COMMA_LISTS:
         value = value.replace(",", " ")

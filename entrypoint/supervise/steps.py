@@ -46,6 +46,9 @@ def prepare_argv(opts: RunOptions) -> list[str]:
             argv += ["--template", template]
     if "templates_dir" in opts.from_cli:
         argv += ["--templates-dir", opts.templates_dir]
+    if "env_files" in opts.from_cli:
+        for env_file in opts.env_files:
+            argv += ["--env-file", env_file]
     if opts.check_cmd:
         argv += ["--check-cmd", opts.check_cmd]
     if opts.verbosity != 1:

@@ -229,20 +229,21 @@ class Watcher:
 
 
 def watch_paths_from_env(env: Mapping[str, str], templates: list[str], *,
-                         templates_dir: str | None = None) -> list[str]:
+                         templates_dir: str | None = None, env_files: list[str] | None = None) -> list[str]:
     """Everything a render reads from files: templates, env files, ``NAME_FILE`` secrets.
 
     ``templates`` are ``SRC[:DEST]`` arguments.  Without them ``_prepare``
     renders ``ENTRYPOINT_TEMPLATES`` and the templates directory, so those are
     watched instead (the directory even while missing: it may appear);
-    ``templates_dir`` is a ``--templates-dir`` given on the command line.
+    ``templates_dir`` is a ``--templates-dir`` given on the command line;
+    ``env_files`` are ``run``'s ``--env-file``/``ENTRYPOINT_ENV_FILE`` (read
+    from the environment when None).
     """
     sources = [t.partition(":")[0] for t in templates]
     if not sources:
         sources += [t.partition(":")[0] for t in _comma_list(env.get("ENTRYPOINT_TEMPLATES", ""))]
         sources.append(templates_dir or env.get("ENTRYPOINT_TEMPLATES_DIR") or DEFAULT_TEMPLATES_DIR)
-    for key in ("ENTRYPOINT_ENV_FILE", "ENTRYPOINT_ENV_FILES"):
-        sources += _comma_list(env.get(key, ""))
+    sources += _comma_list(env.get("ENTRYPOINT_ENV_FILE", "")) if env_files is None else env_files
     for key, value in env.items():
         name = key[: -len("_FILE")]
         if key.endswith("_FILE") and name and value and name not in env:
