@@ -98,6 +98,8 @@ def podman() -> Iterator[Podman]:
               "image_size_mb": {ENTRYPOINT_IMAGE: image_size_mb(engine, ENTRYPOINT_IMAGE),
                                 REFERENCE_IMAGE: image_size_mb(engine, REFERENCE_IMAGE)}}
     RESULTS.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    # Rebuilds leave the replaced images dangling; the store is a cache kept between runs.
+    engine("image", "prune", "--force", timeout=120, check=False)
     # Each source edit leaves superseded layers in the cached store; drop the stale ones.
     engine("image", "prune", "--force", "--filter", "until=24h", check=False, timeout=120)
 
