@@ -32,6 +32,7 @@ GENERATED_PORT_MAX = 65535
 LABEL_KEY_LIMIT = 512 - len("MARATHON_APP_LABEL_")  # keys must be shorter than this
 LABEL_VALUE_LIMIT = 512
 MESOS_SANDBOX = "/mnt/mesos/sandbox"
+MAX_APP_CHARS = 64 << 20  # far above any real app definition, megabyte labels included
 
 _LABEL_INVALID = re.compile(r"[^a-zA-Z0-9_]+")
 _VERSION_RE = re.compile(r"(\d+)\.(\d+)")
@@ -72,17 +73,21 @@ def load_app(path: str) -> AppSpec:
     """Read and validate an app definition file."""
     try:
         with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+            text = fh.read(MAX_APP_CHARS + 1)  # bounded: the path may be /dev/zero or a pipe
     except FileNotFoundError:
         raise ContextError("app definition not found", source=path) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ContextError(f"cannot read app definition: {exc}", source=path) from None
+    if len(text) > MAX_APP_CHARS:
+        raise ContextError(f"app definition is larger than {MAX_APP_CHARS >> 20} Mi characters", source=path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ContextError(
             f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", source=path
         ) from None
+    except RecursionError:  # the json module recurses per nesting level
+        raise ContextError("not valid JSON here: nested too deeply", source=path) from None
     try:
         return parse_app(data)
     except ContextError as exc:
@@ -253,7 +258,7 @@ def _network_mode(data: dict[str, Any]) -> str:
     if legacy is None:
         return "host"
     mapping = {"HOST": "host", "BRIDGE": "bridge", "USER": "container"}
-    if legacy not in mapping:
+    if not isinstance(legacy, str) or legacy not in mapping:  # a dict/list is unhashable
         raise _field("container.docker.network", f"must be HOST, BRIDGE or USER, got {legacy!r}")
     return mapping[legacy]
 

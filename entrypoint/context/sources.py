@@ -18,6 +18,7 @@ from entrypoint.errors import ContextError
 
 FILE_SUFFIX = "_FILE"
 MAX_SECRET_BYTES = 1 << 20
+MAX_ENV_FILE_CHARS = 64 << 20
 
 
 @dataclass
@@ -46,11 +47,15 @@ class ContextOptions:
 def parse_dotenv(path: Path) -> dict[str, str]:
     """Parse a dotenv file: ``NAME=value``, optional ``export``, quotes, comments."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read(MAX_ENV_FILE_CHARS + 1)  # bounded: the path may be /dev/zero or a pipe
     except FileNotFoundError:
         raise ContextError("env file not found", source=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ContextError(f"cannot read env file: {exc}", source=str(path)) from None
+    if len(text) > MAX_ENV_FILE_CHARS:
+        raise ContextError(f"env file is larger than {MAX_ENV_FILE_CHARS >> 20} Mi characters",
+                           source=str(path))
     result: dict[str, str] = {}
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()

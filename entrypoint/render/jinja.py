@@ -40,9 +40,14 @@ class EnvDict(dict[str, str]):
 class MissingVariable(jinja2.UndefinedError):
     """An undefined variable, with its name kept for the error message."""
 
-    def __init__(self, message: str, name: str | None) -> None:
+    def __init__(self, message: str, name: object) -> None:
         super().__init__(message)
-        self.variable = name
+        self.variable = _name_text(name)
+
+
+def _name_text(name: object) -> str | None:
+    """Jinja's undefined name is whatever the template used as a key: ``ports[0]`` gives 0."""
+    return None if name is None else str(name)
 
 
 class _StrictUndefined(jinja2.StrictUndefined):
@@ -52,16 +57,29 @@ class _StrictUndefined(jinja2.StrictUndefined):
         if self._undefined_hint is None and (
             isinstance(self._undefined_obj, EnvDict) or self._undefined_obj is jinja2.utils.missing
         ):
-            return f"undefined variable {self._undefined_name}"
+            name = _name_text(self._undefined_name) or ""
+            return f"undefined variable {name if name.isprintable() else repr(name)}"
         return self._undefined_message
 
     def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> NoReturn:
-        if self._undefined_exception is not jinja2.UndefinedError:
-            super()._fail_with_undefined_error(*args, **kwargs)  # SecurityError and friends
+        self._raise_refusal()
         raise MissingVariable(self._describe(), self._undefined_name)
 
+    def _raise_refusal(self) -> None:
+        """Raise the sandbox's SecurityError if this undefined, or one it was derived from, is a refusal.
+
+        ``()|attr('__class__')|attr('__base__')`` looks the next attribute up
+        on the refusal itself, which yields a plain undefined; without this
+        the refusal would turn into "no attribute" and be reported twice.
+        """
+        if self._undefined_exception is not jinja2.UndefinedError:
+            super()._fail_with_undefined_error()  # SecurityError and friends
+        origin = self._undefined_obj
+        if isinstance(origin, _StrictUndefined):
+            origin._raise_refusal()
+
     # StrictUndefined sets these to the failing function; subclasses must re-bind.
-    __iter__ = __str__ = __len__ = __eq__ = __ne__ = __bool__ = __hash__ = __contains__ = (
+    __iter__ = __str__ = __len__ = __eq__ = __ne__ = __bool__ = __hash__ = __contains__ = __call__ = (
         _fail_with_undefined_error
     )
 
@@ -84,8 +102,7 @@ class _RecordingUndefined(_StrictUndefined):
     sink: ClassVar[list[_Use]]
 
     def _record(self) -> None:
-        if self._undefined_exception is not jinja2.UndefinedError:
-            self._fail_with_undefined_error()  # the sandbox refused something: stop right here
+        self._raise_refusal()  # the sandbox refused something: stop right here
         frame = sys._getframe(1)
         filename, line = None, None
         while frame is not None:
@@ -94,7 +111,13 @@ class _RecordingUndefined(_StrictUndefined):
                 filename, line = template.filename, template.get_corresponding_lineno(frame.f_lineno)
                 break
             frame = frame.f_back  # type: ignore[assignment]
-        self.sink.append(_Use(filename, line, self._undefined_name, self._describe()))
+        if line is None:
+            # Not inside a template: Jinja's optimizer is folding a constant
+            # such as ``[1][5]`` or ``"a" ~ [1][5]`` at compile time.  Impossible
+            # makes it emit the expression as code, so the render reports it
+            # with its line.
+            raise nodes.Impossible()
+        self.sink.append(_Use(filename, line, _name_text(self._undefined_name), self._describe()))
 
     def __str__(self) -> str:  # type: ignore[override]
         self._record()
@@ -268,6 +291,8 @@ def render_jinja(
         problems.append(TemplateError(message, filename=where, line=exc.lineno, column=1))
     except jinja2.TemplateNotFound as exc:
         problems.append(_runtime_error(exc, text, filename, f"include not found: {exc.name}"))
+    except RecursionError as exc:
+        problems.append(_too_deep(exc, text, filename))
     except Exception as exc:  # the sandbox, filters and user code can raise anything
         problems.append(_runtime_error(exc, text, filename, _message_for(exc)))
     if issubclass(undefined, _RecordingUndefined):
@@ -296,6 +321,21 @@ def _recorded_errors(uses: list[_Use], text: str, filename: str) -> list[Templat
         errors.append(TemplateError(use.message, filename=where, line=use.line, column=column,
                                     variable=use.name))
     return errors
+
+
+MSG_TOO_DEEP = "nested too deeply (Jinja's parser and macros recurse; Python's recursion limit was hit)"
+
+
+def _too_deep(exc: RecursionError, text: str, filename: str) -> TemplateError:
+    """Jinja's parser, compiler and macro calls recurse in Python, so deep nesting ends here.
+
+    A parse-time overflow has no template frame to point at; line 1, column 1
+    still gives editors and CI a position (as for Jinja syntax errors).
+    """
+    error = _runtime_error(exc, text, filename, MSG_TOO_DEEP)
+    if error.line is None:
+        error = TemplateError(MSG_TOO_DEEP, filename=filename, line=1, column=1)
+    return error
 
 
 def _message_for(exc: Exception) -> str:
@@ -347,12 +387,17 @@ def list_jinja_variables(text: str, *, filename: str) -> list[VariableUse]:
     except jinja2.TemplateSyntaxError as exc:
         message = f"syntax error: {exc.message}"
         raise TemplateError(message, filename=filename, line=exc.lineno, column=1) from None
+    except RecursionError:
+        raise TemplateError(MSG_TOO_DEEP, filename=filename, line=1, column=1) from None
     lines = text.splitlines()
     found: list[VariableUse] = []
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Call)):
-        use = _variable_use(node, lines)
-        if use is not None:
-            found.append(use)
+    try:  # find_all recurses too: ``1+1+...`` parses iteratively but is a deep tree
+        for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Call)):
+            use = _variable_use(node, lines)
+            if use is not None:
+                found.append(use)
+    except RecursionError:
+        raise TemplateError(MSG_TOO_DEEP, filename=filename, line=1, column=1) from None
     found.sort(key=lambda use: (use.line, use.column))
     return found
 

@@ -39,6 +39,10 @@ _UNSUPPORTED_WITH_OP = re.compile(
 _WORD_SPECIALS = frozenset("0123456789@*#?-!([")
 
 MSG_UNTERMINATED = "unterminated ${"
+# ``list_variables`` shows each word; nested words contain each other, so
+# copying them whole would be quadratic in the nesting depth (10,000 levels
+# of ``${A:-${B:-...}}`` took gigabytes).  Longer words are cut and end in "...".
+MAX_DEFAULT_SHOWN = 200
 
 
 @dataclass(slots=True)
@@ -95,6 +99,19 @@ def _operator_at(text: str, i: int) -> str | None:
         return two
     one = text[i : i + 1]
     return one if one and one in _ONE_CHAR_OPS else None
+
+
+def _first_line(fragment: str) -> str:
+    """A quoted source fragment stops before any line break, so each problem stays one line."""
+    for index, char in enumerate(fragment):
+        if not char.isprintable():
+            return fragment[:index]
+    return fragment
+
+
+def _flattened(message: str) -> str:
+    """A ``${X:?msg}`` message may span lines in the template; the report is one line."""
+    return "".join(char if char.isprintable() else " " for char in message)
 
 
 def _word_special_message(ch: str) -> str:
@@ -211,7 +228,7 @@ class _Parser:
         bad = _UNSUPPORTED_WITH_OP.match(text, k)
         if bad is not None or self.stack:
             shown = bad.end() if bad is not None else (m.end() + 1 if m is not None else k + 1)
-            what = text[j:shown]
+            what = _first_line(text[j:shown])
             where = "" if bad is not None else " in a word"
             self.problems.append(_Problem(j, f"unsupported parameter expansion{where}: {what}..."))
             # Consume up to the matching '}' so nesting stays in step with bash.
@@ -297,7 +314,7 @@ class _Evaluator:
             self.overlay[exp.name] = word
         elif exp.op in ("?", ":?"):
             default = "parameter null or not set" if exp.op == ":?" else "parameter not set"
-            self.problems.append(_Problem(exp.start, f"{exp.name}: {word or default}", exp.name))
+            self.problems.append(_Problem(exp.start, f"{exp.name}: {_flattened(word) or default}", exp.name))
             return ""
         return word
 
@@ -352,6 +369,8 @@ def list_variables(text: str, *, filename: str = "<template>") -> list[VariableU
         if isinstance(use, _Ref):
             uses.append(VariableUse(use.name, line, column))
         else:
-            word = text[use.word_start : use.word_end]
+            word = text[use.word_start : min(use.word_end, use.word_start + MAX_DEFAULT_SHOWN)]
+            if use.word_end - use.word_start > MAX_DEFAULT_SHOWN:
+                word += "..."
             uses.append(VariableUse(use.name, line, column, default=word, operator=use.op))
     return uses

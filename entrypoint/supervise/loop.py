@@ -59,11 +59,23 @@ class Supervisor:
     # -- signals and reaping -------------------------------------------------
 
     def _wait(self, deadline: float | None) -> int | None:
-        """Next signal, or None when ``deadline`` (monotonic) passes first."""
-        if deadline is None:
-            return int(signals.sigwaitinfo(self.sigset).si_signo)
-        info = signals.sigtimedwait(self.sigset, max(0.0, deadline - time.monotonic()))
-        return None if info is None else int(info.si_signo)
+        """Next signal, or None when ``deadline`` (monotonic) passes first.
+
+        A SIGPIPE we sent ourselves (a log line written to a stderr pipe nobody
+        reads any more) is dropped, never forwarded: forwarding it would kill
+        the app, and its own log line would raise the next one, for ever.
+        """
+        while True:
+            if deadline is None:
+                info = signals.sigwaitinfo(self.sigset)
+            else:
+                timed = signals.sigtimedwait(self.sigset, max(0.0, deadline - time.monotonic()))
+                if timed is None:
+                    return None
+                info = timed
+            if info.si_signo == signals.SIGPIPE and info.si_pid == self.me:
+                continue
+            return int(info.si_signo)
 
     def reap(self) -> None:
         """Collect every zombie we are the parent of, orphans included."""

@@ -21,6 +21,7 @@ SIGKILL: int = _signal.SIGKILL
 SIGTERM: int = _signal.SIGTERM
 SIGCHLD: int = _signal.SIGCHLD
 SIGIO: int = _signal.SIGIO
+SIGPIPE: int = _signal.SIGPIPE
 SIGSTOP: int = _signal.SIGSTOP
 SIGTTIN: int = _signal.SIGTTIN
 SIGTTOU: int = _signal.SIGTTOU
