@@ -15,6 +15,7 @@ import pytest
 
 from entrypoint.errors import OutputError
 from entrypoint.render.writer import RenderedFile, remove_leftovers, stage_all, write_all
+from tests import mounts
 
 
 def temps(root: Path) -> list[Path]:
@@ -137,16 +138,8 @@ def test_sigkill_mid_write_leaves_old_or_new_content(tmp_path: Path) -> None:
 
 @pytest.fixture
 def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
-                          capture_output=True, check=False)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
-    try:
+    with mounts.small_tmpfs(tmp_path, "64k") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def test_full_disk_is_a_clean_error_and_keeps_old_files(small_tmpfs: Path) -> None:
