@@ -92,11 +92,16 @@ def alive(pid: int) -> bool:
     return state_of(pid) not in (None, "Z", "X")
 
 
-def vm_rss_kib(pid: int) -> int:
+def status_kib(pid: int, field: str) -> int:
+    """A kB field of /proc/PID/status (VmRSS now, VmHWM the peak so far)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
-    raise AssertionError("no VmRSS")
+    raise AssertionError(f"no {field} for pid {pid}")
+
+
+def vm_rss_kib(pid: int) -> int:
+    return status_kib(pid, "VmRSS")
 
 
 class Runtime:

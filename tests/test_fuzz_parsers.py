@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from entrypoint.render.envsubst import iter_substituted, substitute_bytes
 from entrypoint.render.jinja import render_jinja
 from entrypoint.render.model import Selection, Syntax
 from entrypoint.render.shell import list_variables, render_shell
+from tests.streaming import stream_envsubst
 
 PER_EXAMPLE_SECONDS = 5.0  # generous: a single example takes milliseconds
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
@@ -296,13 +296,6 @@ def run_measured(args: list[str], cwd: Path) -> Measured:
     return Measured(result.returncode, result.stdout, result.stderr, peak)
 
 
-def _vm_hwm_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmHWM")
-
-
 @pytest.mark.timeout(180)
 def test_100mb_single_line_through_entrypoint_envsubst_in_bounded_memory() -> None:
     """100 MB, one line, mixed references, through a pipe: the child's peak RSS stays under 64 MiB.
@@ -314,35 +307,11 @@ def test_100mb_single_line_through_entrypoint_envsubst_in_bounded_memory() -> No
     block_out = substitute_bytes(block, {b"A": b"1", b"B": b"22"})
     repeats = (100 << 20) // len(block)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "A": "1", "B": "22"}
-    proc = subprocess.Popen([sys.executable, "-m", "entrypoint", "envsubst"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, env=env)
-    assert proc.stdin is not None and proc.stdout is not None
-    received = [0]
-    tail = bytearray()
-
-    def drain() -> None:
-        assert proc.stdout is not None
-        for chunk in iter(lambda: os.read(proc.stdout.fileno(), 1 << 20), b""):  # type: ignore[union-attr]
-            received[0] += len(chunk)
-            tail[:] = (bytes(tail) + chunk)[-64:]
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    for _ in range(repeats):
-        proc.stdin.write(block)
-    proc.stdin.write(b"end $A")
-    proc.stdin.flush()
+    out = stream_envsubst(block, repeats, b"end $A", len(block_out), env, timeout=120)
     expected = repeats * len(block_out)
-    deadline = time.monotonic() + 120
-    while received[0] < expected and time.monotonic() < deadline:
-        time.sleep(0.01)  # poll with a deadline for the decided output
-    peak_kib = _vm_hwm_kib(proc.pid)
-    proc.stdin.close()
-    assert proc.wait(timeout=60) == 0
-    reader.join(timeout=60)
-    assert received[0] == expected + len(b"end 1") and bytes(tail).endswith(b"text end 1")
-    assert peak_kib < 64 * 1024, f"peak RSS {peak_kib} KiB"
-    print(f"entrypoint envsubst, 100 MB single line: child peak RSS {peak_kib} KiB")
+    assert out.received == expected + len(b"end 1") and out.tail.endswith(b"text end 1")
+    assert out.peak_kib < 64 * 1024, f"peak RSS {out.peak_kib} KiB"
+    print(f"entrypoint envsubst, 100 MB single line: child peak RSS {out.peak_kib} KiB")
 
 
 @pytest.mark.timeout(120)
