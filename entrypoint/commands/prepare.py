@@ -20,6 +20,7 @@ from entrypoint.commands.render import (
     add_render_options,
     add_strictness,
     plan_from,
+    rendered_files,
     report_errors,
     selection_from,
 )
@@ -27,7 +28,7 @@ from entrypoint.context.settings import load_settings
 from entrypoint.context.sources import ContextOptions, build_environment
 from entrypoint.errors import EX_CONFIG, OutputError
 from entrypoint.render.engine import render_specs
-from entrypoint.render.writer import RenderedFile, Staging, stage_all
+from entrypoint.render.writer import Staging, stage_all
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,8 +63,7 @@ def main(argv: list[str]) -> int:
     if errors:
         report_errors(errors)
         return EX_CONFIG
-    files = [RenderedFile(dest=spec.dest, data=data, mode=mode, create_dirs_under=spec.create_dirs_under)
-             for spec, data, mode in outputs if spec.dest is not None]
+    files = rendered_files(outputs)
     staging = stage_all(files)
     try:
         if ns.check_cmd and not run_check(ns.check_cmd, staging):
@@ -74,7 +74,7 @@ def main(argv: list[str]) -> int:
     for path in changed:
         log.info(f"{'would write' if ns.stage_only else 'wrote'} {path}")
     if ns.report_fd is not None:
-        write_report(ns.report_fd, changed, [spec.dest for spec, _, _ in outputs if spec.dest is not None])
+        write_report(ns.report_fd, changed, [file.dest for file in files])
     return 0
 
 

@@ -91,9 +91,13 @@ def render_to_files(
     outputs, errors = render_specs(specs, env, strict=strict, selection=selection)
     if errors:
         return [], errors
-    files = [RenderedFile(dest=spec.dest, data=data, mode=mode, create_dirs_under=spec.create_dirs_under)
-             for spec, data, mode in outputs if spec.dest is not None]
-    return write_all(files), []
+    return write_all(rendered_files(outputs)), []
+
+
+def rendered_files(outputs: Sequence[tuple[TemplateSpec, bytes, int]]) -> list[RenderedFile]:
+    """What the writer installs: every rendered template that has a destination."""
+    return [RenderedFile(dest=spec.dest, data=data, mode=mode, create_dirs_under=spec.create_dirs_under)
+            for spec, data, mode in outputs if spec.dest is not None]
 
 
 def build_parser() -> argparse.ArgumentParser:
