@@ -172,3 +172,17 @@ def test_int_accepts_marathon_doubles_but_not_fractions() -> None:
 
 def test_json_of_an_undefined_variable_names_it() -> None:
     assert error_of("{{ env.NOPE | json }}").variable == "NOPE"
+
+
+def test_env_resolves_name_file_secrets_like_the_shell_syntax(tmp_path: Path) -> None:
+    """`env.NAME` reads the file NAME_FILE points to; getenv too; unreadable: a clean error."""
+    from entrypoint.context.sources import Environment
+
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    env = Environment({"DB_PASSWORD_FILE": str(secret)})
+    assert render("{{ env.DB_PASSWORD }} {{ getenv('DB_PASSWORD') }}", env) == "s3cret s3cret"
+    broken = Environment({"NOPE_FILE": str(tmp_path / "missing")})
+    assert render("{{ getenv('NOPE', 'dflt') }}", broken) == "dflt"
+    message = error_of("{{ env.NOPE }}", broken).message
+    assert message.startswith("NOPE_FILE points to") and "ContextError" not in message

@@ -24,17 +24,21 @@ import jinja2
 from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 
-from entrypoint.context.sources import FILE_SUFFIX, read_secret_file
+from entrypoint.context.sources import Environment
 from entrypoint.context.views import template_objects
-from entrypoint.errors import ContextError, TemplateError, TemplateErrors
+from entrypoint.errors import ContextError, EntrypointError, TemplateError, TemplateErrors
 from entrypoint.render.model import VariableUse
 
 _TRUE = frozenset({"true", "yes", "on", "1", "y"})
 _FALSE = frozenset({"false", "no", "off", "0", "n", ""})
 
 
-class EnvDict(dict[str, str]):
-    """The ``env`` mapping; its own type so an undefined key reads as a variable."""
+class EnvDict(Environment):
+    """The ``env`` mapping; its own type so an undefined key reads as a variable.
+
+    An :class:`Environment`, so ``env.NAME`` gets the secret behind
+    ``NAME_FILE`` exactly as the shell syntax does.
+    """
 
 
 class MissingVariable(jinja2.UndefinedError):
@@ -247,14 +251,12 @@ def template_context(env: Mapping[str, str], environment: jinja2.Environment) ->
     variables = EnvDict(env)
 
     def getenv(name: str, default: object = None) -> object:
-        if name in variables:
-            return variables[name]
-        file_path = variables.get(name + FILE_SUFFIX)
-        if file_path:
-            try:
-                return read_secret_file(name + FILE_SUFFIX, file_path)
-            except ContextError:
-                pass  # getenv is the forgiving lookup: fall back to the default
+        try:
+            value = variables.get(name)
+        except ContextError:
+            value = None  # getenv is the forgiving lookup: an unreadable NAME_FILE means the default
+        if value is not None:
+            return value
         if default is not None:
             return default
         return environment.undefined(obj=variables, name=name)
@@ -341,8 +343,8 @@ def _too_deep(exc: RecursionError, text: str, filename: str) -> TemplateError:
 def _message_for(exc: Exception) -> str:
     if isinstance(exc, jinja2.exceptions.SecurityError):
         return f"refused by the sandbox: {exc}"
-    if isinstance(exc, (jinja2.UndefinedError, FilterError)):
-        return str(exc)
+    if isinstance(exc, (jinja2.UndefinedError, FilterError, EntrypointError)):
+        return str(exc)  # already says what is wrong, naming the variable
     return f"{type(exc).__name__}: {exc}"
 
 
