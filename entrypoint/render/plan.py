@@ -68,9 +68,9 @@ def plan_directory(
             return []
         raise ConfigError(f"{templates_dir}: template directory not found")
     if output_dir is not None:
-        if not output_dir.is_dir():
-            raise OutputError(f"{output_dir}: output directory does not exist")
-        output_root = output_dir.resolve()
+        if output_dir.exists() and not output_dir.is_dir():
+            raise OutputError(f"{output_dir}: output directory is not a directory")
+        output_root = output_dir.resolve()  # a missing one is created by the writer, with its parents
     specs: list[TemplateSpec] = []
     for rel in _walk_templates(templates_dir):
         src = templates_dir / rel
@@ -83,6 +83,19 @@ def plan_directory(
         specs.append(TemplateSpec(src=src, dest=dest, syntax=syntax_for(rel.name, syntax),
                                   create_dirs_under=output_dir))
     return specs
+
+
+def is_hidden_by_kubelet(name: str) -> bool:
+    """``..data``, ``..2026_12_01_10_00_00.123``, ``..data_tmp``: a ConfigMap/Secret volume's internals.
+
+    The kubelet's AtomicWriter keeps the real files in a ``..<timestamp>``
+    directory, points ``..data`` at it and exposes each key as a visible
+    symlink through ``..data``; rendering the internals too would render
+    every template three times (and, mounted at the templates root, write
+    ``/..data/`` at the filesystem root).  Nothing else legitimately starts
+    with ``..``, so such entries are neither rendered nor descended into.
+    """
+    return name.startswith("..")
 
 
 def _walk_templates(root: Path) -> list[Path]:
@@ -104,6 +117,8 @@ def _walk_templates(root: Path) -> list[Path]:
         except OSError as exc:
             raise ConfigError(f"{directory}: cannot list template directory: {exc.strerror}") from None
         for entry in entries:
+            if is_hidden_by_kubelet(entry.name):
+                continue
             path = Path(entry.path)
             try:
                 mode = os.stat(path).st_mode

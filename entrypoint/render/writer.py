@@ -138,6 +138,22 @@ def remove_leftovers(directory: Path) -> list[Path]:
     return removed
 
 
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def not_writable_remedy(exc: OSError, directory: Path) -> str:
+    """The rest of the one-line message when the output location cannot be written: who and what to do.
+
+    A read-only root filesystem (``readOnlyRootFilesystem``, ``--read-only``)
+    and a non-root ``USER`` are the usual causes; the fix is a writable mount
+    there, or rendering somewhere that is writable.
+    """
+    if exc.errno not in _NOT_WRITABLE:
+        return ""
+    return (f" (uid {os.geteuid()}): mount a writable volume at {directory}, set ENTRYPOINT_OUTPUT_DIR to a writable "
+            f"directory, or run the container with --tmpfs {directory}")
+
+
 def _make_parents(item: RenderedFile, staging: Staging) -> None:
     parent = item.dest.parent
     if parent.is_dir():
@@ -154,7 +170,8 @@ def _make_parents(item: RenderedFile, staging: Staging) -> None:
         try:
             directory.mkdir(mode=0o755)
         except OSError as exc:
-            raise OutputError(f"{directory}: cannot create directory: {exc.strerror}") from None
+            raise OutputError(f"{directory}: cannot create directory: {exc.strerror}"
+                              f"{not_writable_remedy(exc, directory)}") from None
         staging.created_dirs.append(directory)
         remove_leftovers(directory)
 
@@ -168,7 +185,8 @@ def _stage_one(item: RenderedFile) -> Path | None:
         fd, temp_name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{dest.name}-", suffix=TEMP_SUFFIX,
                                          dir=dest.parent)
     except OSError as exc:
-        raise OutputError(f"{dest}: cannot create a temporary file: {exc.strerror}") from None
+        raise OutputError(f"{dest}: cannot create a temporary file: {exc.strerror}"
+                          f"{not_writable_remedy(exc, dest.parent)}") from None
     temp = Path(temp_name)
     try:
         try:
@@ -226,7 +244,8 @@ def _install(temp: Path, dest: Path) -> None:
         os.replace(temp, dest)
     except OSError as exc:
         if exc.errno != errno.EBUSY:
-            raise OutputError(f"{dest}: cannot rename into place: {exc.strerror}") from None
+            raise OutputError(f"{dest}: cannot rename into place: {exc.strerror}"
+                              f"{not_writable_remedy(exc, dest.parent)}") from None
         _rewrite_in_place(temp, dest)  # a bind-mounted file cannot be renamed over
 
 
