@@ -24,9 +24,11 @@ import jinja2
 from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 
+from entrypoint import log
 from entrypoint.context.sources import Environment
 from entrypoint.context.views import template_objects
 from entrypoint.errors import ContextError, EntrypointError, TemplateError, TemplateErrors
+from entrypoint.render.jinja_names import EnvNamesContext, suggestion
 from entrypoint.render.model import VariableUse
 
 _TRUE = frozenset({"true", "yes", "on", "1", "y"})
@@ -37,8 +39,11 @@ class EnvDict(Environment):
     """The ``env`` mapping; its own type so an undefined key reads as a variable.
 
     An :class:`Environment`, so ``env.NAME`` gets the secret behind
-    ``NAME_FILE`` exactly as the shell syntax does.
+    ``NAME_FILE`` exactly as the shell syntax does.  ``scope_names`` are the
+    render context's other names, offered as "did you mean" suggestions.
     """
+
+    scope_names: tuple[str, ...] = ()
 
 
 class MissingVariable(jinja2.UndefinedError):
@@ -62,7 +67,7 @@ class _StrictUndefined(jinja2.StrictUndefined):
             isinstance(self._undefined_obj, EnvDict) or self._undefined_obj is jinja2.utils.missing
         ):
             name = _name_text(self._undefined_name) or ""
-            return f"undefined variable {name if name.isprintable() else repr(name)}"
+            return f"undefined variable {name if name.isprintable() else repr(name)}{_did_you_mean(self)}"
         return self._undefined_message
 
     def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> NoReturn:
@@ -156,8 +161,42 @@ class FilterError(ValueError):
     """A filter could not convert its input (the message never shows the value)."""
 
 
+def _did_you_mean(undefined: jinja2.Undefined) -> str:
+    """`` (did you mean FEEDS_CLIENT_ID?)`` when the undefined name is close to a variable."""
+    variables = undefined._undefined_obj
+    name = _name_text(undefined._undefined_name)
+    if not isinstance(variables, EnvDict) or not name:
+        return ""
+    close = suggestion(name, variables, variables.scope_names)
+    return f" (did you mean {close}?)" if close else ""
+
+
 class _LenientUndefined(jinja2.ChainableUndefined):
-    """Renders as the empty string, like an unset shell variable."""
+    """Renders as the empty string, like an unset shell variable; a likely typo is still reported.
+
+    ``--lenient`` is for variables that may really be unset, not for hiding
+    ``{{ FEEDS_CLIENTID }}`` next to a set ``FEEDS_CLIENT_ID``: that gets a
+    warning (the render goes on).
+    """
+
+    def __str__(self) -> str:
+        hint = _did_you_mean(self)
+        if hint:
+            name = _name_text(self._undefined_name)
+            where = _template_position()
+            log.warn(f"{where}undefined variable {name} rendered empty{hint}")
+        return ""
+
+
+def _template_position() -> str:
+    """``FILE:LINE: `` of the template code running now (empty outside a template)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        template = frame.f_globals.get("__jinja_template__")
+        if template is not None:
+            return f"{template.filename}:{template.get_corresponding_lineno(frame.f_lineno)}: "
+        frame = frame.f_back  # type: ignore[assignment]
+    return ""
 
 
 def _to_bool(value: object) -> bool:
@@ -241,6 +280,7 @@ def make_environment(
         autoescape=False,
         loader=loader,
     )
+    environment.context_class = EnvNamesContext  # bare {{ NAME }} falls back to the variables
     filters = {"json": _json, "yaml_quote": _yaml_quote, "bool": _to_bool, "int": _to_int, "split": _split,
                "shell_quote": _shell_quote}
     environment.filters.update({name: _passing_undefined(f) for name, f in filters.items()})
@@ -263,6 +303,7 @@ def template_context(env: Mapping[str, str], environment: jinja2.Environment) ->
 
     context: dict[str, object] = {"env": variables, "getenv": getenv}
     context.update(template_objects(env))
+    variables.scope_names = tuple(context)  # for "did you mean" on a misspelt object name
     return context
 
 
