@@ -32,9 +32,13 @@ def test_variables_are_top_level_names(strict: bool) -> None:
 
 def test_top_level_names_in_loops_macros_and_includes(tmp_path: Path) -> None:
     (tmp_path / "part.inc").write_text("inc={{ FEEDS_CLIENT_ID }}")
-    text = ("{% macro m() %}m={{ PORT }}{% endmacro %}{{ m() }} "
-            "{% for i in [1] %}{{ HOST }}{% endfor %} {% include 'part.inc' %}")
-    assert render_jinja(text, ENV, filename=str(tmp_path / "t.j2"), include_dir=tmp_path) == "m=8080 h1 inc=abc"
+    text = (
+        "{% macro m() %}m={{ PORT }}{% endmacro %}{{ m() }} "
+        "{% for i in [1] %}{{ HOST }}{% endfor %} {% include 'part.inc' %}"
+    )
+    assert (
+        render_jinja(text, ENV, filename=str(tmp_path / "t.j2"), include_dir=tmp_path) == "m=8080 h1 inc=abc"
+    )
 
 
 def test_top_level_names_read_name_file_secrets(tmp_path: Path) -> None:
@@ -50,16 +54,20 @@ def test_definedness_tests_and_default_work_on_top_level_names() -> None:
 
 # -- precedence: template names > context (env, getenv, typed objects) > Jinja globals > variables --
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("{{ env.PORT }}", "8080"),                      # a variable named env does not replace env
-    ("{{ getenv('PORT') }}", "8080"),
-    ("{{ orchestrator.kind }}", "marathon"),         # nor one named like a typed object
-    ("{{ marathon.app_id }}", "/feeds"),
-    ("{{ range(2) | list }}", "[0, 1]"),             # nor a Jinja global
-    ("{% set PORT = 1 %}{{ PORT }}", "1"),           # template assignments win
-    ("{% for PORT in [2] %}{{ PORT }}{% endfor %}", "2"),
-    ("{% macro m(PORT) %}{{ PORT }}{% endmacro %}{{ m(3) }}", "3"),
-])
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("{{ env.PORT }}", "8080"),  # a variable named env does not replace env
+        ("{{ getenv('PORT') }}", "8080"),
+        ("{{ orchestrator.kind }}", "marathon"),  # nor one named like a typed object
+        ("{{ marathon.app_id }}", "/feeds"),
+        ("{{ range(2) | list }}", "[0, 1]"),  # nor a Jinja global
+        ("{% set PORT = 1 %}{{ PORT }}", "1"),  # template assignments win
+        ("{% for PORT in [2] %}{{ PORT }}{% endfor %}", "2"),
+        ("{% macro m(PORT) %}{{ PORT }}{% endmacro %}{{ m(3) }}", "3"),
+    ],
+)
 def test_precedence(text: str, expected: str) -> None:
     env = {**ENV, "env": "x", "getenv": "x", "orchestrator": "x", "marathon": "x", "range": "x"}
     assert render(text, env) == expected
@@ -67,15 +75,19 @@ def test_precedence(text: str, expected: str) -> None:
 
 # -- undefined names: "did you mean" ------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "meant"), [
-    ("{{ FEEDS_CLIENTID }}", "FEEDS_CLIENT_ID"),       # a letter missing
-    ("{{ feeds_client_id }}", "FEEDS_CLIENT_ID"),      # the case differs
-    ("{{ FEEDS_CLEINT_ID }}", "FEEDS_CLIENT_ID"),      # transposed
-    ("{{ env.FEEDS_CLIENT_IDS }}", "FEEDS_CLIENT_ID"), # the env.NAME form too
-    ("{{ env['Port'] }}", "PORT"),
-    ("{{ orchestrater.kind }}", "orchestrator"),       # context names too
-    ("{{ DB_PASWORD }}", "DB_PASSWORD"),               # a NAME_FILE secret's name
-])
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        ("{{ FEEDS_CLIENTID }}", "FEEDS_CLIENT_ID"),  # a letter missing
+        ("{{ feeds_client_id }}", "FEEDS_CLIENT_ID"),  # the case differs
+        ("{{ FEEDS_CLEINT_ID }}", "FEEDS_CLIENT_ID"),  # transposed
+        ("{{ env.FEEDS_CLIENT_IDS }}", "FEEDS_CLIENT_ID"),  # the env.NAME form too
+        ("{{ env['Port'] }}", "PORT"),
+        ("{{ orchestrater.kind }}", "orchestrator"),  # context names too
+        ("{{ DB_PASWORD }}", "DB_PASSWORD"),  # a NAME_FILE secret's name
+    ],
+)
 def test_close_names_get_a_suggestion(text: str, meant: str) -> None:
     env = {**ENV, "DB_PASSWORD_FILE": "/nonexistent"}
     got = message(text, env)
@@ -97,32 +109,70 @@ def test_every_undefined_name_is_reported_with_its_suggestion() -> None:
 def test_lenient_renders_empty_but_warns_about_a_likely_typo(tmp_path: Path) -> None:
     template = tmp_path / "app.conf.j2"
     template.write_text("id={{ FEEDS_CLIENTID }}\nopt={{ OPTIONAL }}\nok={{ FEEDS_CLIENT_ID }}\n")
-    done = subprocess.run([sys.executable, "-m", "entrypoint", "render", "--clean-env", "--lenient",
-                           "--set", "FEEDS_CLIENT_ID=abc", str(template)],
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "entrypoint",
+            "render",
+            "--clean-env",
+            "--lenient",
+            "--set",
+            "FEEDS_CLIENT_ID=abc",
+            str(template),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "id=\nopt=\nok=abc\n"
     assert done.stderr.splitlines() == [
         f"[entrypoint] warning: {template}:1: undefined variable FEEDS_CLIENTID rendered empty "
-        "(did you mean FEEDS_CLIENT_ID?)"]
+        "(did you mean FEEDS_CLIENT_ID?)"
+    ]
 
 
 def test_check_reports_the_suggestion_at_its_position(tmp_path: Path) -> None:
     template = tmp_path / "app.conf.j2"
     template.write_text("client_id = {{ FEEDS_CLIENTID }}\n")
-    done = subprocess.run([sys.executable, "-m", "entrypoint", "check", "--clean-env",
-                           "--set", "FEEDS_CLIENT_ID=abc", str(template)],
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "entrypoint",
+            "check",
+            "--clean-env",
+            "--set",
+            "FEEDS_CLIENT_ID=abc",
+            str(template),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 78
-    assert (f"{template}:1:16: undefined variable FEEDS_CLIENTID (did you mean FEEDS_CLIENT_ID?)"
-            in done.stderr)
+    assert (
+        f"{template}:1:16: undefined variable FEEDS_CLIENTID (did you mean FEEDS_CLIENT_ID?)" in done.stderr
+    )
 
 
-@pytest.mark.parametrize(("name", "meant"), [
-    ("PROT", "PORT"), ("PORT1", "PORT0"), ("HOTS", "HOST"), ("Host", "HOST"),
-    ("MARATHON_APP_LABEL_OWNR", "MARATHON_APP_LABEL_OWNER"),
-    ("HOST_NAME", None), ("PORTS_X", None), ("XY", None), ("ENV", "env"),
-])
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [
+        ("PROT", "PORT"),
+        ("PORT1", "PORT0"),
+        ("HOTS", "HOST"),
+        ("Host", "HOST"),
+        ("MARATHON_APP_LABEL_OWNR", "MARATHON_APP_LABEL_OWNER"),
+        ("HOST_NAME", None),
+        ("PORTS_X", None),
+        ("XY", None),
+        ("ENV", "env"),
+    ],
+)
 def test_suggestion_thresholds(name: str, meant: str | None) -> None:
     from entrypoint.render.jinja_names import suggestion
 

@@ -22,16 +22,28 @@ from tests import kubelet, mounts
 
 REPO = Path(__file__).resolve().parent.parent
 NOBODY = 65534
-NESTED = {"app.conf.template": "port=${PORT}\n", "etc/app/db.conf.j2": "db={{ env.DB }}\n",
-          "etc/app/deep/x.tmpl": "x=${X:-1}\n", "README": "not a template\n"}
+NESTED = {
+    "app.conf.template": "port=${PORT}\n",
+    "etc/app/db.conf.j2": "db={{ env.DB }}\n",
+    "etc/app/deep/x.tmpl": "x=${X:-1}\n",
+    "README": "not a template\n",
+}
 
 
-def entrypoint(args: list[str], env: dict[str, str], *, user: int | None = None,
-               cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+def entrypoint(
+    args: list[str], env: dict[str, str], *, user: int | None = None, cwd: Path = REPO
+) -> subprocess.CompletedProcess[str]:
     head = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] if user is not None else []
     base = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1", **env}
-    return subprocess.run([*head, sys.executable, "-m", "entrypoint", *args], env=base, cwd=cwd,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [*head, sys.executable, "-m", "entrypoint", *args],
+        env=base,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -51,11 +63,15 @@ def tree(root: Path) -> list[str]:
 
 # -- the planner ------------------------------------------------------------------------------
 
+
 def test_volume_mounted_at_the_templates_dir_renders_each_template_once(tmp_path: Path) -> None:
     kubelet.volume(tmp_path / "cm", NESTED)
     specs = plan_directory(tmp_path / "cm", tmp_path / "out")
     assert sorted(str(s.dest.relative_to(tmp_path / "out")) for s in specs if s.dest) == [
-        "app.conf", "etc/app/db.conf", "etc/app/deep/x"]
+        "app.conf",
+        "etc/app/db.conf",
+        "etc/app/deep/x",
+    ]
     assert all(".." not in str(s.src) for s in specs)
 
 
@@ -64,11 +80,14 @@ def test_volume_mounted_below_the_templates_root_is_followed(tmp_path: Path) -> 
     kubelet.volume(root / "etc" / "app", {"a.conf.template": "a\n", "sub/b.j2": "b\n"})
     specs = plan_directory(root, tmp_path / "out")
     assert sorted(str(s.dest.relative_to(tmp_path / "out")) for s in specs if s.dest) == [
-        "etc/app/a.conf", "etc/app/sub/b"]
+        "etc/app/a.conf",
+        "etc/app/sub/b",
+    ]
 
 
-@pytest.mark.parametrize("name", ["..data", "..2026_12_01_09_33_30.1", "..data_tmp", "..x.template",
-                                  "...template", "..", "..j2"])
+@pytest.mark.parametrize(
+    "name", ["..data", "..2026_12_01_09_33_30.1", "..data_tmp", "..x.template", "...template", "..", "..j2"]
+)
 def test_any_dot_dot_entry_is_never_rendered_nor_descended(tmp_path: Path, name: str) -> None:
     root = tmp_path / "t"
     (root / "ok").mkdir(parents=True)
@@ -92,6 +111,7 @@ def test_visible_symlink_as_an_explicit_template_is_followed(tmp_path: Path) -> 
 
 # -- render and check on a volume --------------------------------------------------------------
 
+
 def test_check_counts_each_template_of_a_volume_once(tmp_path: Path) -> None:
     kubelet.volume(tmp_path / "cm", NESTED)
     done = entrypoint(["check", "--clean-env", "--set", "PORT=1", "--set", "DB=d", str(tmp_path / "cm")], {})
@@ -101,13 +121,18 @@ def test_check_counts_each_template_of_a_volume_once(tmp_path: Path) -> None:
 
 def test_volume_at_the_templates_root_as_non_root_writes_only_visible_files(shared_tmp: Path) -> None:
     """Output dir mirrors / (root-owned); only etc/app belongs to the app's uid, as in an image."""
-    kubelet.volume(shared_tmp / "templates", {"etc/app/app.conf.template": "port=${PORT}\n",
-                                              "etc/app/extra.j2": "x={{ PORT }}\n"})
+    kubelet.volume(
+        shared_tmp / "templates",
+        {"etc/app/app.conf.template": "port=${PORT}\n", "etc/app/extra.j2": "x={{ PORT }}\n"},
+    )
     out = shared_tmp / "root"
     (out / "etc" / "app").mkdir(parents=True)
     os.chown(out / "etc" / "app", NOBODY, NOBODY)
-    done = entrypoint(["render", "--templates-dir", str(shared_tmp / "templates"), "--output-dir", str(out)],
-                      {"PORT": "8080"}, user=NOBODY)
+    done = entrypoint(
+        ["render", "--templates-dir", str(shared_tmp / "templates"), "--output-dir", str(out)],
+        {"PORT": "8080"},
+        user=NOBODY,
+    )
     assert done.returncode == 0, done.stderr
     assert tree(out) == ["etc/app/app.conf", "etc/app/extra"]
     assert (out / "etc/app/app.conf").read_text() == "port=8080\n"
@@ -115,14 +140,17 @@ def test_volume_at_the_templates_root_as_non_root_writes_only_visible_files(shar
 
 # -- the output directory ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("missing", ["rendered", "a/b/rendered"])
 def test_missing_output_dir_is_created_with_its_parents(tmp_path: Path, missing: str) -> None:
     (tmp_path / "t" / "sub").mkdir(parents=True)
     (tmp_path / "t" / "sub" / "a.conf.template").write_text("a=${A}\n")
     (tmp_path / "t" / "top.j2").write_text("top\n")
     out = tmp_path / missing
-    done = entrypoint(["render", "--set", "A=1", "--templates-dir", str(tmp_path / "t")],
-                      {"ENTRYPOINT_OUTPUT_DIR": str(out)})
+    done = entrypoint(
+        ["render", "--set", "A=1", "--templates-dir", str(tmp_path / "t")],
+        {"ENTRYPOINT_OUTPUT_DIR": str(out)},
+    )
     assert done.returncode == 0, done.stderr
     assert tree(out) == ["sub/a.conf", "top"]
 
@@ -140,8 +168,9 @@ def test_output_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "a.template").write_text("a\n")
     (tmp_path / "file").write_text("")
-    done = entrypoint(["render", "--templates-dir", str(tmp_path / "t"), "--output-dir", str(tmp_path / "file")],
-                      {})
+    done = entrypoint(
+        ["render", "--templates-dir", str(tmp_path / "t"), "--output-dir", str(tmp_path / "file")], {}
+    )
     assert done.returncode == 78 and "not a directory" in done.stderr
 
 
@@ -173,8 +202,9 @@ def test_read_only_parent_of_a_missing_output_dir(tmp_path: Path) -> None:
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "a.conf.template").write_text("a\n")
     with mounts.read_only_bind(tmp_path / "t", tmp_path / "ro") as ro:
-        done = entrypoint(["render", "--templates-dir", str(tmp_path / "t"), "--output-dir",
-                           str(ro / "rendered")], {})
+        done = entrypoint(
+            ["render", "--templates-dir", str(tmp_path / "t"), "--output-dir", str(ro / "rendered")], {}
+        )
         assert done.returncode == 78
         assert_remedy(done.stderr, ro / "rendered", 0)
 
@@ -194,8 +224,9 @@ def test_non_root_uid_names_itself_and_the_fix(shared_tmp: Path, layout: str) ->
         out = out / "rendered"
         blocked = out
     os.chmod(shared_tmp / "t", 0o755)
-    done = entrypoint(["render", "--templates-dir", str(shared_tmp / "t"), "--output-dir", str(out)], {},
-                      user=NOBODY)
+    done = entrypoint(
+        ["render", "--templates-dir", str(shared_tmp / "t"), "--output-dir", str(out)], {}, user=NOBODY
+    )
     assert done.returncode == 78
     assert "Permission denied" in done.stderr
     assert_remedy(done.stderr, blocked, NOBODY)
@@ -227,8 +258,14 @@ def test_swap_of_a_volume_at_the_templates_dir_reloads_once_with_nested_keys(rig
     wait_for(lambda: rig.count("HUP") == 1, 5, "the reload after the swap")
     assert (out / "etc/app/nested.conf").read_text() == "n=2\n"
     assert rig.lines("HUP")[0][3] == "v=2"
-    kubelet.update(cm, {"app.conf.template": "v=3\n", "etc/app/nested.conf.template": "n=3\n",
-                        "added.conf.template": "new\n"})  # watches follow the new timestamp dir
+    kubelet.update(
+        cm,
+        {
+            "app.conf.template": "v=3\n",
+            "etc/app/nested.conf.template": "n=3\n",
+            "added.conf.template": "new\n",
+        },
+    )  # watches follow the new timestamp dir
     wait_for(lambda: (out / "added.conf").exists() and rig.count("HUP") == 2, 5, "the second reload")
     assert (out / "etc/app/nested.conf").read_text() == "n=3\n"
     assert tree(out) == ["added.conf", "app.conf", "etc/app/nested.conf"]  # never a ..data or ..<ts>

@@ -150,8 +150,9 @@ def not_writable_remedy(exc: OSError, directory: Path) -> str:
     """
     if exc.errno not in _NOT_WRITABLE:
         return ""
-    return (f" (uid {os.geteuid()}): mount a writable volume at {directory}, set ENTRYPOINT_OUTPUT_DIR to a writable "
-            f"directory, or run the container with --tmpfs {directory}")
+    return (f" (uid {os.geteuid()}): mount a writable volume at {directory}, "
+            f"set ENTRYPOINT_OUTPUT_DIR to a writable directory, "
+            f"or run the container with --tmpfs {directory}")
 
 
 def _make_parents(item: RenderedFile, staging: Staging) -> None:
