@@ -52,7 +52,12 @@ def plan_argument(arg: str, syntax: str = "auto") -> list[TemplateSpec]:
     except OSError as exc:
         raise ConfigError(f"{src}: cannot read template: {exc.strerror}") from None
     if stat.S_ISDIR(st.st_mode):
-        return plan_directory(src, dest, syntax)
+        specs = plan_directory(src, dest, syntax)
+        if not specs:  # an explicit directory with nothing to render is a mistake, not a no-op
+            suffixes = ", ".join(TEMPLATE_SUFFIXES)
+            raise ConfigError(f"{src}: no template in this directory (searched it and its subdirectories "
+                              f"for files ending in {suffixes})")
+        return specs
     _require_regular(src, st.st_mode)
     if dest is not None:
         _check_file_destination(dest)
