@@ -101,8 +101,8 @@ class StateFile:
         if path is not None and not _make_dir(path):
             self.path = None
 
-    def update(self, phase: str | None = None, *, pid: int | None | bool = False,
-               restarts: int | None = None, last_exit_code: int | None | bool = False) -> bool:
+    def update(self, phase: str | None = None, *, pid: int | bool | None = False,
+               restarts: int | None = None, last_exit_code: int | bool | None = False) -> bool:
         """Change some fields (``False`` = leave as is; ``pid=None`` = no app); True if written."""
         new_phase = self.phase if phase is None else phase
         new_pid = self.pid if pid is False else pid
