@@ -80,7 +80,7 @@ def test_a_stop_signal_during_them_does_not_hold_the_container(tmp_path: Path) -
         begin = time.monotonic()
         rt.signal(signal.SIGTERM)
         rt.signal(signal.SIGTERM)
-        out, err = rt.communicate(timeout=20)
+        _, err = rt.communicate(timeout=20)
         assert rt.proc.returncode == 6
         assert time.monotonic() - begin < 2 + 8  # the hook's timeout, not the 30 s grace period
     assert b"20-hangs.sh did not finish within 2 s: killed" in err, err
