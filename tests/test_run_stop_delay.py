@@ -169,8 +169,10 @@ def test_state_file_follows_every_phase(tmp_path: Path) -> None:
         rt.signal(signal.SIGTERM)  # ends the 300 s backoff at once
         finishing = wait_phase(st, "finishing")
         assert finishing["app"]["pid"] is None and finishing["app"]["last_exit_code"] == 3
+        rt.signal(signal.SIGTERM)  # a stop during the finish hooks leaves the phase alone
         rel["finish"].touch()
         assert rt.wait() == 3
+    assert (state_of(st) or {})["phase"] == "finishing"
     assert sorted(p.name for p in st.parent.iterdir()) == ["state.json"]  # no temp files left
 
 
