@@ -31,7 +31,8 @@ def answers(port: int) -> bool:
 
 
 def test_podman_stop_keeps_serving_for_the_stop_delay(podman: Podman) -> None:  # noqa: F811
-    ctr = Container(podman, free_port(), "-e", f"ENTRYPOINT_STOP_DELAY={STOP_DELAY:g}")
+    ctr = Container(podman, free_port(), "-e", f"ENTRYPOINT_STOP_DELAY={STOP_DELAY:g}",
+                    "-e", "ENTRYPOINT_VERBOSE=1")
     try:
         ctr.wait_http()
         sent = time.monotonic()

@@ -22,6 +22,10 @@ def stamps(out: Path, signum: int) -> list[float]:
     return [float(line.split()[1]) for line in read_lines(out) if line.split()[0] == str(signum)]
 
 
+def app_ready(out: Path) -> None:
+    wait_until(lambda: "ready" in read_lines(out), 15, "the app to block its signals")
+
+
 def state_of(path: Path) -> dict[str, Any] | None:
     try:
         doc: dict[str, Any] = json.loads(path.read_text())
@@ -41,7 +45,7 @@ def test_app_keeps_serving_during_the_delay_then_gets_the_rewritten_signal(tmp_p
     args = ["--stop-delay", "1.5", "--state-file", str(st), "--rewrite-signal", "TERM:USR2",
             "--", *prog("stamp_signals.py"), "--exit-on", str(int(signal.SIGUSR2))]
     with out.open("wb") as f, Runtime(args, stdout=f) as rt:
-        wait_until(lambda: "ready" in read_lines(out), 15, "the app to start")
+        app_ready(out)
         app_pid = wait_phase(st, "running")["app"]["pid"]
         sent = time.monotonic()
         rt.signal(signal.SIGTERM)
@@ -62,6 +66,7 @@ def test_a_second_stop_signal_forwards_at_once(tmp_path: Path) -> None:
             *prog("stamp_signals.py"), "--exit-on", str(TERM)]
     with out.open("wb") as f, Runtime(args, stdout=f) as rt:
         wait_phase(st, "running")
+        app_ready(out)  # "running" is published at the fork, before the app blocks its signals
         rt.signal(signal.SIGTERM)
         wait_phase(st, "stopping")
         assert not stamps(out, TERM)
@@ -79,6 +84,7 @@ def test_the_grace_period_starts_at_forwarding(tmp_path: Path) -> None:
             *prog("stamp_signals.py")]
     with out.open("wb") as f, Runtime(args, stdout=f) as rt:
         wait_phase(st, "running")
+        app_ready(out)
         sent = time.monotonic()
         rt.signal(signal.SIGTERM)
         assert rt.wait() == 128 + signal.SIGKILL
