@@ -183,3 +183,26 @@ def test_a_log_path_in_a_missing_directory_is_a_config_error(tmp_path: Path) -> 
     assert done.stderr.decode().splitlines() == [
         f"[entrypoint] error: --log-file {bad}: directory {bad.parent} does not exist"]
     assert not marker.exists()
+
+
+def test_a_partial_line_is_completed_across_a_rename(tmp_path: Path) -> None:
+    with Follow(tmp_path, "app.log") as fw:
+        log = fw.logs[0]
+        writer = log.open("ab", buffering=0)
+        writer.write(b"whole\npar")
+        fw.expect(b"whole\n", "the complete line only")
+        log.rename(tmp_path / "app.log.1")
+        append(log, b"new file\n")
+        fw.expect(b"whole\nnew file\n", "the new file while the old one's line is unfinished")
+        writer.write(b"tial\n")  # the app finishes its line in the renamed file
+        writer.close()
+        fw.expect(b"whole\nnew file\npartial\n", "the completed line, once")
+        fw.stop()
+
+
+def test_unfinished_lines_are_flushed_at_exit(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    app = f"printf 'no newline a' >> {a}; printf 'x\\nno newline b' >> {b}"
+    done = run_ns(["--log-file", str(a), "--log-file", str(b), "--", "/bin/sh", "-c", app])
+    assert done.returncode == 0
+    assert done.stdout == b"x\nno newline a\nno newline b\n"

@@ -204,3 +204,37 @@ def test_no_state_file_when_its_directory_cannot_be_made(tmp_path: Path) -> None
     assert done.returncode == 0 and done.stderr == b""
     done = run_ns(["--state-file", "", "--", "true"])
     assert done.returncode == 0
+
+
+@pytest.mark.parametrize(("first", "second"), [(signal.SIGTERM, signal.SIGINT),
+                                               (signal.SIGINT, signal.SIGQUIT),
+                                               (signal.SIGQUIT, signal.SIGTERM)])
+def test_every_stop_signal_is_held_and_any_second_one_forwards(tmp_path: Path, first: int,
+                                                               second: int) -> None:
+    out, st = tmp_path / "out", tmp_path / "state.json"
+    args = ["--stop-delay", "300", "--state-file", str(st), "--",
+            *prog("stamp_signals.py"), "--exit-on", str(int(second))]
+    with out.open("wb") as f, Runtime(args, stdout=f) as rt:
+        wait_phase(st, "running")
+        app_ready(out)
+        rt.signal(first)
+        wait_phase(st, "stopping")
+        rt.signal(second)
+        assert rt.wait(timeout=30) == 0
+    assert not stamps(out, first) and len(stamps(out, second)) == 1
+
+
+def test_no_delay_for_a_start_up_step_or_a_restart_backoff(tmp_path: Path) -> None:
+    st = tmp_path / "state.json"
+    args = ["--stop-delay", "300", "--state-file", str(st), "--wait", f"file://{tmp_path}/never",
+            "--wait-timeout", "300", "--", "true"]
+    with Runtime(args) as rt:
+        wait_phase(st, "waiting")
+        rt.signal(signal.SIGTERM)
+        assert rt.wait(timeout=30) == 143
+    args = ["--stop-delay", "300", "--state-file", str(st), "--restart", "always", "--restart-delay", "300",
+            "--", "/bin/sh", "-c", "exit 9"]
+    with Runtime(args) as rt:
+        wait_phase(st, "restarting")
+        rt.signal(signal.SIGTERM)
+        assert rt.wait(timeout=30) == 9
