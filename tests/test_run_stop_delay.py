@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -238,3 +240,22 @@ def test_no_delay_for_a_start_up_step_or_a_restart_backoff(tmp_path: Path) -> No
         wait_phase(st, "restarting")
         rt.signal(signal.SIGTERM)
         assert rt.wait(timeout=30) == 9
+
+
+def test_the_0_2_features_import_nothing_heavy_into_pid_1(tmp_path: Path) -> None:
+    """--stop-delay, --state-file and --log-file live in PID 1: no json/re (the state file), no
+    signal/enum, no hooks module (the finish hooks' sorter loads in their fork only)."""
+    env = base_env(ENTRYPOINT_TEMPLATES_DIR="/nonexistent", ENTRYPOINT_HOOKS_DIR="/nonexistent")
+    argv = ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-X", "importtime", "-m",
+            "entrypoint", "run", "--stop-delay", "1", "--state-file", str(tmp_path / "state.json"),
+            "--finish-dir", str(tmp_path / "no-finish"), "--log-file", str(tmp_path / "app.log"),
+            "--", "/bin/sh", "-c", f"echo hi >> {tmp_path / 'app.log'}"]
+    done = subprocess.run(argv, capture_output=True, env=env, timeout=20)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"hi\n"
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.decode().splitlines()
+                if line.startswith("import time:")}
+    assert {"entrypoint.supervise.state", "entrypoint.supervise.logfollow"} <= imported
+    heavy = {"json", "re", "enum", "signal", "subprocess", "argparse", "dataclasses", "pydantic", "jinja2",
+             "entrypoint.supervise.hooks", "entrypoint.supervise.waits"}
+    assert heavy & imported == set()
