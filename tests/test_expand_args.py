@@ -109,7 +109,8 @@ def test_run_expands_args_from_env_env_files_and_secrets(tmp_path: Path) -> None
     (tmp_path / "token").write_text("tok\n")
     env = base_env(PORT0="31000", TOKEN_FILE=str(tmp_path / "token"))
     done = run_ns(["--expand-args", "--env-file", str(env_file), "--", *prog("echo_all.py"),
-                   "--port", "$PORT0", "${NAME_FROM_FILE}", "--token=$TOKEN", "$$PORT0", "${HOST:-localhost}"],
+                   "--port", "$PORT0", "${NAME_FROM_FILE}", "--token=$TOKEN", "$$PORT0",
+                   "${HOST:-localhost}"],
                   env=env)
     assert _argv_of(done) == ["--port", "31000", "from-file", "--token=tok", "$PORT0", "localhost"]
 
@@ -156,7 +157,8 @@ def _startup(tmp_path: Path) -> tuple[list[str], Path, Path]:
     (["${DB_URL:?set DB_URL in the app definition}"],
      ["argument 3 ('${DB_URL:?set DB_URL in the app definition}'), column 1: DB_URL: "
       "set DB_URL in the app definition"]),
-    (["$A", "ok", "$B"], ["argument 3 ('$A'), column 1: A: not set", "argument 5 ('$B'), column 1: B: not set"]),
+    (["$A", "ok", "$B"], ["argument 3 ('$A'), column 1: A: not set",
+                          "argument 5 ('$B'), column 1: B: not set"]),
 ])
 def test_bad_argument_is_78_naming_it_and_nothing_starts(tmp_path: Path, args: list[str],
                                                          lines: list[str]) -> None:

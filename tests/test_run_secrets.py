@@ -63,7 +63,8 @@ def test_env_variable_is_a_whitespace_or_comma_list(secret_file: Path, tmp_path:
 
 
 def test_a_plain_value_without_file_is_kept(tmp_path: Path) -> None:
-    seen = environ_of(run_ns(["--secret", "API_KEY", "--", *prog("echo_all.py")], env=base_env(API_KEY="dev")))
+    done = run_ns(["--secret", "API_KEY", "--", *prog("echo_all.py")], env=base_env(API_KEY="dev"))
+    seen = environ_of(done)
     assert seen["API_KEY"] == "dev"
 
 

@@ -145,8 +145,8 @@ def test_pid1_stays_root_and_stops_the_users_tree(userdb: dict[str, str], tmp_pa
            "signal.signal(signal.SIGTERM, lambda *a: sys.exit(7))\n"
            "print('ready', os.getuid(), flush=True)\n"
            "while True: time.sleep(1)\n")
-    with out.open("wb") as f, UserRuntime(["--user", "alice", "--grace-period", "1", "--", SYSTEM_PY, "-c", app],
-                                          userdb, stdout=f) as rt:
+    args = ["--user", "alice", "--grace-period", "1", "--", SYSTEM_PY, "-c", app]
+    with out.open("wb") as f, UserRuntime(args, userdb, stdout=f) as rt:
         wait_until(lambda: out.read_text().startswith("ready"), 15, "the app to start")
         assert out.read_text().split() == ["ready", "2001"]
         assert _uids(rt.pid) == [0, 0, 0, 0]          # PID 1: root, untouched
@@ -240,7 +240,8 @@ def test_a_switch_the_kernel_refuses_is_78_and_named(userdb: dict[str, str]) -> 
                     prefix=("setpriv", "--bounding-set=-setuid", "--inh-caps=-setuid"))
     assert done.returncode == 78, done.stderr
     assert done.stdout == b""
-    assert b"[entrypoint] error: cannot start '/bin/sh' as --user alice: Operation not permitted" in done.stderr
+    expected = b"[entrypoint] error: cannot start '/bin/sh' as --user alice: Operation not permitted"
+    assert expected in done.stderr
 
 
 def test_resolution_does_not_load_into_pid1_without_the_option() -> None:

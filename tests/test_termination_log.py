@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.mounts import small_tmpfs
-from tests.pid1_helpers import Runtime, base_env, entrypoint_cmd, needs_ns, read_lines, run_ns, wait_until
+from tests.pid1_helpers import Runtime, base_env, entrypoint_cmd, needs_ns, run_ns, wait_until
 
 pytestmark = [needs_ns, pytest.mark.timeout(60)]
 
@@ -48,7 +48,7 @@ def test_template_errors_from_the_render_child(tmp_path: Path) -> None:
 
 
 def test_argument_errors_from_the_expansion_fork(tmp_path: Path) -> None:
-    code, errors, kept = _fail(tmp_path, "--expand-args", "--", "/bin/echo", "--port", "$PORT0")
+    code, _errors, kept = _fail(tmp_path, "--expand-args", "--", "/bin/echo", "--port", "$PORT0")
     assert code == 78
     assert kept == "argument 2 ('$PORT0'), column 1: PORT0: not set\n"
 
@@ -72,7 +72,7 @@ def test_wait_timeout_is_69(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("command", "code"), [("/no/such/program", 127), ("/etc/passwd", 126)])
 def test_exec_failures(tmp_path: Path, command: str, code: int) -> None:
-    got, errors, kept = _fail(tmp_path, "--", command)
+    got, _errors, kept = _fail(tmp_path, "--", command)
     assert got == code
     assert kept.startswith(f"cannot execute {command!r}: ")
 
