@@ -63,8 +63,9 @@ def podman() -> Iterator[Podman]:
 
 def marathon_env(port: int) -> dict[str, str]:
     done = subprocess.run(
-        [sys.executable, "-m", "entrypoint", "env", "--clean-env", "--marathon-app", str(EXAMPLE / "app.json"),
-         "--mesos-env", "--host", "127.0.0.1", "--ports", str(port), "--format", "json"],
+        [sys.executable, "-m", "entrypoint", "env", "--clean-env", "--marathon-app",
+         str(EXAMPLE / "app.json"), "--mesos-env", "--host", "127.0.0.1", "--ports", str(port),
+         "--format", "json"],
         capture_output=True, text=True, timeout=30, check=True, stdin=subprocess.DEVNULL)
     env: dict[str, str] = json.loads(done.stdout)
     env["BIND_ADDRESS"] = "127.0.0.1"  # loopback only: the container shares the host network
@@ -115,7 +116,8 @@ def test_app_runs_as_app_user_with_marathon_args_and_stops_cleanly(podman: Podma
         assert _uids(podman("exec", name, "cat", "/proc/1/status").stdout) == [0, 0, 0, 0]
         cmdline = podman("exec", name, "cat", "/proc/1/cmdline").stdout.split("\0")
         assert "run" in cmdline and any(Path(a).name == "entrypoint" for a in cmdline[:2]), cmdline
-        statuses = podman("exec", name, "sh", "-c", "for s in /proc/[0-9]*/status; do cat $s; echo; done").stdout
+        every_status = "for s in /proc/[0-9]*/status; do cat $s; echo; done"
+        statuses = podman("exec", name, "sh", "-c", every_status).stdout
         users = {block.split("Name:")[1].split()[0]: _uids(block)[0]
                  for block in statuses.split("\n\n") if "Name:" in block and "Uid:" in block}
         assert users.get("python3") == APP_UID, users
@@ -140,8 +142,8 @@ def test_app_runs_as_app_user_with_marathon_args_and_stops_cleanly(podman: Podma
     ({"ENTRYPOINT_USER": "nosuch"}, "--user nosuch: no user 'nosuch' in /etc/passwd"),
     ({"PORT0": None}, "argument 3 ('$PORT0'), column 1: PORT0: not set"),
 ])
-def test_bad_input_is_78_and_reaches_the_termination_log(podman: Podman, tmp_path: Path,
-                                                         extra_env: dict[str, str | None], message: str) -> None:
+def test_bad_input_is_78_and_reaches_the_termination_log(
+        podman: Podman, tmp_path: Path, extra_env: dict[str, str | None], message: str) -> None:
     """Kubernetes mounts a writable /dev/termination-log: the reason for the failed start lands there."""
     env = marathon_env(free_port())
     for key, value in extra_env.items():

@@ -31,8 +31,8 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "entrypoint", *map(str, args)], capture_output=True, text=True,
-                          timeout=30, cwd=ROOT, stdin=subprocess.DEVNULL)
+    return subprocess.run([sys.executable, "-m", "entrypoint", *map(str, args)], capture_output=True,
+                          text=True, timeout=30, cwd=ROOT, stdin=subprocess.DEVNULL)
 
 
 def dockerfile_settings() -> tuple[dict[str, str], list[str]]:
