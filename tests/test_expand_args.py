@@ -172,7 +172,10 @@ def test_bad_argument_is_78_naming_it_and_nothing_starts(tmp_path: Path, args: l
 
 @needs_ns
 def test_pid1_never_imports_the_renderer(tmp_path: Path) -> None:
-    """An audit hook records each import with the pid that made it; PID 1 is pid 1."""
+    """An audit hook records each import with the pid that made it; PID 1 is pid 1.
+
+    Every issue-12 start option is on: none of them may pull the context or render layers into PID 1.
+    """
     record = tmp_path / "imports"
     site = tmp_path / "site"
     site.mkdir()
@@ -183,16 +186,19 @@ def test_pid1_never_imports_the_renderer(tmp_path: Path) -> None:
         "        with open(_path, 'a') as f:\n"
         "            f.write(f'{os.getpid()} {args[0]}\\n')\n"
         "sys.addaudithook(_hook)\n")
-    env = base_env(PORT0="31000")
+    (tmp_path / "secret").write_text("x\n")
+    env = base_env(PORT0="31000", DB_PASSWORD_FILE=str(tmp_path / "secret"))
     env["PYTHONPATH"] = f"{site}{os.pathsep}{env['PYTHONPATH']}"
     done = run_ns(["--expand-args", "--hooks-dir", "/nonexistent", "--templates-dir", "/nonexistent",
+                   "--user", "nobody", "--secret", "DB_PASSWORD", "--termination-log", str(tmp_path / "tl"),
                    "--", "/bin/echo", "$PORT0"], env=env)
     assert (done.returncode, done.stdout) == (0, b"31000\n"), done.stderr
     by_pid: dict[str, set[str]] = {}
     for line in read_lines(record):
         pid, _, name = line.partition(" ")
         by_pid.setdefault(pid, set()).add(name)
-    assert "entrypoint.supervise.loop" in by_pid["1"]
+    assert {"entrypoint.supervise.loop", "entrypoint.supervise.user", "entrypoint.supervise.secrets",
+            "entrypoint.supervise.termlog", "entrypoint.context.secretfile"} <= by_pid["1"]
     forked = set().union(*(names for pid, names in by_pid.items() if pid != "1"))
     assert "entrypoint.render.shell" in forked  # the expansion really ran, in the fork
     heavy = {"entrypoint.render.shell", "entrypoint.render.args", "entrypoint.context.sources", "pathlib",
