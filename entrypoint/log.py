@@ -51,6 +51,11 @@ def keep_errors(fd: int | None) -> None:
     _kept = fd
 
 
+def kept_fd() -> int | None:
+    """Where error lines are kept, for a step that is a new process (a fork inherits it anyway)."""
+    return _kept
+
+
 def _keep(fd: int, text: str) -> None:
     try:
         if os.lseek(fd, 0, os.SEEK_CUR) < KEEP_LIMIT:

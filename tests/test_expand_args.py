@@ -82,11 +82,10 @@ def test_syntax_errors_are_the_engines(word: str, message: str) -> None:
 
 
 def test_secret_files_resolve_like_in_templates(tmp_path: Path) -> None:
-    from entrypoint.context.sources import ContextOptions, build_environment
+    from entrypoint.context.sources import Environment
 
     (tmp_path / "pw").write_text("s3cr3t\n")
-    env = build_environment(ContextOptions(base={"DB_PASSWORD_FILE": str(tmp_path / "pw"),
-                                                 "GONE_FILE": str(tmp_path / "nope")}))
+    env = Environment({"DB_PASSWORD_FILE": str(tmp_path / "pw"), "GONE_FILE": str(tmp_path / "nope")})
     assert expand_args(["app", "--password=$DB_PASSWORD"], env) == ["app", "--password=s3cr3t"]
     with pytest.raises(ArgumentErrors) as caught:
         expand_args(["app", "$GONE"], env)

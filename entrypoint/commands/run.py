@@ -83,7 +83,7 @@ def _run(argv: list[str], state: _Start) -> int:
     kept = state.termination_log
     try:
         argv = steps.expand_args(sup, environ) if opts.expand_args else opts.command
-        steps.render(sup, environ, kept.fd if kept is not None else None)
+        steps.render(sup, environ)
         env = steps.hooks(sup, environ)
         steps.waits(sup)
     except steps.StepFailed as failed:

@@ -44,8 +44,6 @@ class ContextOptions:
     sets: list[str] = field(default_factory=list)
     marathon: MarathonOptions | None = None
     resolve_files: bool = True
-    #: the environment to start from instead of os.environ (run's forks: the block PID 1 was exec'd with)
-    base: Mapping[str, str] | None = None
 
 
 def parse_dotenv(path: Path) -> dict[str, str]:
@@ -178,8 +176,7 @@ def build_environment(options: ContextOptions) -> dict[str, str]:
     The result is an :class:`Environment`: ``NAME_FILE`` secrets resolve when
     a template reads ``NAME`` (``resolve_files=False`` turns that off).
     """
-    env: dict[str, str] = {} if options.clean_env else dict(
-        os.environ if options.base is None else options.base)
+    env: dict[str, str] = {} if options.clean_env else dict(os.environ)
     for path in options.env_files:
         env.update(parse_dotenv(path))
     if options.marathon is not None:

@@ -56,11 +56,11 @@ def prepare_argv(opts: RunOptions) -> list[str]:
     return argv
 
 
-def render(sup: Supervisor, env: dict[str, str], error_fd: int | None = None) -> None:
-    """``error_fd`` (--termination-log): the render child appends its error lines there too."""
+def render(sup: Supervisor, env: dict[str, str]) -> None:
     if not has_templates(sup.opts):
         return
     argv = prepare_argv(sup.opts)
+    error_fd = log.kept_fd()  # --termination-log: the render child keeps its error lines there too
     if error_fd is not None:
         argv += ["--error-fd", str(error_fd)]
         os.set_inheritable(error_fd, True)
@@ -159,10 +159,13 @@ def expand_args(sup: Supervisor, env: dict[str, str]) -> list[str]:
         def work() -> None:
             from pathlib import Path
 
-            from entrypoint.context.sources import ContextOptions, build_environment
+            from entrypoint.context.sources import Environment, parse_dotenv
             from entrypoint.render.args import expand_args as expand
 
-            variables = build_environment(ContextOptions(base=env, env_files=[Path(f) for f in env_files]))
+            # What the templates see: PID 1's original environment, then the env files (NAME_FILE lazily).
+            variables = Environment(env)
+            for path in env_files:
+                variables.update(parse_dotenv(Path(path)))
             spawn.write_words(memfd, expand(argv, variables))
 
         _finish_child("expanding the arguments", work)
