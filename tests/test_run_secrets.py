@@ -115,6 +115,9 @@ def _startup(tmp_path: Path) -> tuple[list[str], Path, Path]:
                   "Is a directory"),
     ("huge", "--secret DB_PASSWORD: DB_PASSWORD_FILE: file '{dir}/huge' is larger than 1 MiB"),
     ("neither", "--secret DB_PASSWORD: neither DB_PASSWORD nor DB_PASSWORD_FILE is set"),
+    # Siblings that would hang or never end in PID 1 (every signal blocked): refused, not read.
+    ("fifo", "--secret DB_PASSWORD: DB_PASSWORD_FILE points to '{dir}/fifo', which is not a regular file"),
+    ("device", "--secret DB_PASSWORD: DB_PASSWORD_FILE points to '/dev/zero', which is not a regular file"),
 ])
 def test_bad_secret_is_78_naming_it_and_nothing_starts(secret_file: Path, tmp_path: Path, case: str,
                                                        message: str) -> None:
@@ -126,6 +129,11 @@ def test_bad_secret_is_78_naming_it_and_nothing_starts(secret_file: Path, tmp_pa
         env["DB_PASSWORD_FILE"] = str(tmp_path / "nope")
     elif case == "directory":
         env["DB_PASSWORD_FILE"] = str(tmp_path)
+    elif case == "fifo":
+        os.mkfifo(tmp_path / "fifo")
+        env["DB_PASSWORD_FILE"] = str(tmp_path / "fifo")
+    elif case == "device":
+        env["DB_PASSWORD_FILE"] = "/dev/zero"
     elif case == "huge":
         (tmp_path / "huge").write_text(SECRET * 100_000)
         env["DB_PASSWORD_FILE"] = str(tmp_path / "huge")
@@ -152,3 +160,11 @@ def test_root_only_secret_reaches_an_app_running_as_another_user(secret_file: Pa
                   env=base_env(DB_PASSWORD_FILE=str(secret_file)))
     assert done.returncode == 0, done.stderr
     assert done.stdout.decode().splitlines() == ["65534", SECRET, "end"]
+
+
+def test_bytes_that_are_not_utf8_reach_the_app_unchanged(tmp_path: Path) -> None:
+    (tmp_path / "key").write_bytes(b"\xff\xfe-key\n")
+    (tmp_path / "link").symlink_to(tmp_path / "key")  # Kubernetes secret volumes are symlinks
+    done = run_ns(["--secret", "KEY", "--", "/bin/sh", "-c", 'printf "%s" "$KEY"'],
+                  env=base_env(KEY_FILE=str(tmp_path / "link")))
+    assert (done.returncode, done.stdout) == (0, b"\xff\xfe-key"), done.stderr

@@ -132,6 +132,12 @@ def test_env_variable_sets_it(userdb: dict[str, str]) -> None:
     done = run_user(["--", SYSTEM_PY, "-c", REPORT], userdb, base_env(ENTRYPOINT_USER="bob"))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["uid"] == 2002
+    # Empty is off (an image's ENV ENTRYPOINT_USER= overridden at run time), and the CLI wins.
+    done = run_user(["--", SYSTEM_PY, "-c", REPORT], userdb, base_env(ENTRYPOINT_USER=""))
+    assert json.loads(done.stdout)["uid"] == 0, done.stderr
+    done = run_user(["--user", "alice", "--", SYSTEM_PY, "-c", REPORT], userdb,
+                    base_env(ENTRYPOINT_USER="bob"))
+    assert json.loads(done.stdout)["uid"] == 2001, done.stderr
 
 
 # -- PID 1 stays root; signals, restarts, the tree ----------------------------------

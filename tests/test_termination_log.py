@@ -9,6 +9,7 @@ codes, leave the file alone.  The default path is tested in a private
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -142,6 +143,15 @@ def test_read_only_filesystem_is_78(tmp_path: Path) -> None:
             line, = done.stderr.decode().splitlines()
             assert line.startswith(f"[entrypoint] error: --termination-log {path}: ") and "read-only" in line
         assert not ran.exists()
+
+
+def test_a_fifo_nobody_reads_does_not_hang_the_exit(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    done = run_ns(["--termination-log", str(fifo), "--user", "nosuch-user", "--", "true"], env=base_env())
+    assert done.returncode == 78
+    assert done.stderr.decode().splitlines()[-1] == (
+        f"[entrypoint] warning: --termination-log {fifo}: No such device or address")
 
 
 def test_empty_means_off(tmp_path: Path) -> None:

@@ -7,6 +7,9 @@ Error messages name the variable and the path, never the contents.
 
 from __future__ import annotations
 
+import os
+import stat
+
 from entrypoint.errors import ContextError
 
 FILE_SUFFIX = "_FILE"
@@ -14,9 +17,17 @@ MAX_SECRET_BYTES = 1 << 20
 
 
 def read_secret_file(key: str, path: str) -> str:
-    """The file's contents with one trailing newline removed (as ``$(cat FILE)`` would, once)."""
+    """The file's contents with one trailing newline removed (as ``$(cat FILE)`` would, once).
+
+    Regular files only (Docker and Kubernetes secrets are; symlinks to them are followed): a FIFO
+    or a device would block or never end, and in PID 1 that would hang the start with every
+    signal blocked.  Opened non-blocking so that not even the open can wait.
+    """
     try:
-        with open(path, "rb") as fh:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ContextError(f"{key} points to {path!r}, which is not a regular file", variable=key)
             data = fh.read(MAX_SECRET_BYTES + 1)
     except OSError as exc:
         raise ContextError(

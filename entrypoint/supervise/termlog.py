@@ -76,7 +76,9 @@ class TerminationLog:
             cut = data.rfind(b"\n", 0, log.KEEP_LIMIT)
             data = data[: cut + 1] if cut >= 0 else data[: log.KEEP_LIMIT]
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            # O_NONBLOCK: a FIFO nobody reads must not hang PID 1 on its way out (ENXIO instead)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NONBLOCK
+            fd = os.open(self.path, flags, 0o644)
             try:
                 view = memoryview(data)
                 while view:
