@@ -39,6 +39,18 @@ def test_each_word_is_what_the_template_engine_gives() -> None:
     assert expand_words(WORDS, ENV) == [render_shell(w, ENV, strict=True) for w in WORDS]
 
 
+ASSIGNING = ["${X:=v}", "$X", "${X:-none}", "${Y=}", "[${Y-unset}]", "${PORT0:=9}", "${X:+set}"]
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash not installed")
+def test_assignments_hold_for_the_words_after_them_as_in_bash() -> None:
+    """``cmd ${X:=v} $X`` is ``cmd v v`` on a shell command line; the arguments are one command line."""
+    script = 'printf "%s\\0" ' + " ".join(f'"{w}"' for w in ASSIGNING)
+    done = subprocess.run(["bash", "-c", script], env=ENV, capture_output=True, timeout=20, check=True)
+    from_bash = done.stdout.decode().split("\0")[:-1]
+    assert expand_words(ASSIGNING, ENV) == from_bash == ["v", "v", "v", "", "[]", "31000", "set"]
+
+
 @pytest.mark.skipif(shutil.which("bash") is None, reason="bash not installed")
 def test_each_word_is_what_bash_gives() -> None:
     """One word each, no field splitting or globbing, values not expanded again (bash's here-doc)."""

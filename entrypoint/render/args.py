@@ -7,7 +7,8 @@ templates exactly.  So each argument is rendered by the one engine the
 templates use (:func:`entrypoint.render.shell.render_shell`, strict: an
 unset variable without a default is an error), against the same variables
 (environment, env files, ``NAME_FILE`` secrets).  Each argument is one word:
-no field splitting, no globbing; the result is never expanded again.
+no field splitting, no globbing; the result is never expanded again; and, as
+on one shell command line, what ``${X:=v}`` assigns holds for the words after it.
 
 ``run`` calls this in a fork of PID 1 (PID 1 never imports the renderers);
 ``check --marathon-app APP.json --expand-args`` calls it on the app's ``args``.
@@ -25,12 +26,14 @@ def expand_words(words: Sequence[str], env: Mapping[str, str], *, first: int = 1
     """Each word expanded; positions count from ``first``.  Raises ArgumentErrors listing every problem."""
     out: list[str] = []
     problems: list[ArgumentError] = []
+    assigned: dict[str, str] = {}  # ${X:=v} holds for the words after it, as on a shell command line
     for position, word in enumerate(words, start=first):
         if "$" not in word:  # nothing to expand: the engine would return it unchanged
             out.append(word)
             continue
         try:
-            out.append(render_shell(word, env, filename=f"argument {position}", strict=True))
+            out.append(render_shell(word, env, filename=f"argument {position}", strict=True,
+                                    assignments=assigned))
         except TemplateErrors as exc:
             problems.extend(_problem(position, word, error) for error in exc.errors)
         except ContextError as exc:  # an unreadable NAME_FILE: names the variable, never a value
