@@ -19,7 +19,10 @@ from entrypoint.supervise.spawn import ExecFailed, spawn
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Protocol
+
+    from entrypoint.supervise.user import Identity
 
     class Watcher(Protocol):
         """What the loop needs from ``entrypoint.supervise.watch.Watcher``."""
@@ -52,6 +55,10 @@ class Supervisor:
         self.tree_ok = tree.proc_matches_namespace()
         self.me = os.getpid()
         self.watcher: Watcher | None = None
+        #: --user: who the app (and every restart) runs as; None = as we are
+        self.identity: Identity | None = None
+        #: the app could not be started (exec or --user failed): a failed start for --termination-log
+        self.start_failed = False
         self._reload_restart = False
         self._statuses: dict[int, int] = {}
         self._watched: set[int] = set()
@@ -259,8 +266,12 @@ class Supervisor:
 
     # -- the app ---------------------------------------------------------------
 
-    def run_app(self, argv: list[str], env: dict[str, str]) -> int:
-        """Start, supervise and restart per ``--restart``; return the exit code."""
+    def run_app(self, argv: list[str], env: dict[str, str],
+                on_start: Callable[[], None] | None = None) -> int:
+        """Start, supervise and restart per ``--restart``; return the exit code.
+
+        ``on_start`` is called once, when the app has been started the first time.
+        """
         opts = self.opts
         restarts = 0
         delay = opts.restart_delay
@@ -268,10 +279,14 @@ class Supervisor:
         while not self.stop_requested():
             started = time.monotonic()
             try:
-                pid = spawn(argv, env)
+                pid = spawn(argv, env, self.identity)
             except ExecFailed as exc:
                 log.error(str(exc))
+                self.start_failed = True
                 return exc.exit_code
+            if on_start is not None:
+                on_start()
+                on_start = None
             log.info(f"started {argv[0]!r} as pid {pid}")
             raw = self.supervise(pid)
             code = 0 if raw in opts.remap_exit else raw
