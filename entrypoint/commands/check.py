@@ -21,7 +21,7 @@ from entrypoint.commands.check_report import FORMATS, Problem, format_problems
 from entrypoint.commands.context_args import add_context_arguments, environment_from_args
 from entrypoint.commands.render import add_render_options, selection_from
 from entrypoint.context.settings import EntrypointSettings, load_settings
-from entrypoint.errors import EX_CONFIG, ConfigError
+from entrypoint.errors import EX_CONFIG, ConfigError, TemplateError, UsageError
 from entrypoint.render.engine import render_specs
 from entrypoint.render.model import TEMPLATE_SUFFIXES
 from entrypoint.render.plan import TemplateSpec, plan_argument, plan_directory
@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=FORMATS, default="text",
                         help="text: FILE:LINE:COL: message lines (default); json: a JSON list of "
                              "{file, line, col, variable, message}; github: ::error annotations")
+    parser.add_argument("--expand-args", action="store_true",
+                        help="with --marathon-app: also check the app definition's args as `run "
+                             "--expand-args` expands them")
     parser.add_argument("templates", nargs="*", metavar="TEMPLATE",
                         help="template files or directories (default: the templates directory)")
     return parser
@@ -72,9 +75,11 @@ def collect_problems(ns: argparse.Namespace) -> tuple[int, list[Problem]]:
             specs.extend(_plan_one(arg, ns, settings, syntax))
         except ConfigError as exc:
             problems.append(Problem.from_config_error(exc, arg.partition(":")[0] if arg else None))
-    if not specs and not problems:
+    if not specs and not problems and not ns.expand_args:
         problems.append(_nothing_to_check(ns, settings))
     _, errors = render_specs(specs, env, strict=ns.strict, selection=selection)
+    if ns.expand_args:
+        errors = [*errors, *_app_args_problems(ns, env)]
     problems.extend(Problem.from_template_error(error) for error in errors)
     return len(specs), problems
 
@@ -104,6 +109,16 @@ def _nothing_to_check(ns: argparse.Namespace, settings: EntrypointSettings) -> P
     return Problem(str(directory), None, None, None,
                    f"no template to check: nothing ending in {suffixes} in the templates directory{state}, "
                    f"and no TEMPLATE argument or ENTRYPOINT_TEMPLATES")
+
+
+def _app_args_problems(ns: argparse.Namespace, env: dict[str, str]) -> list[TemplateError]:
+    """``--expand-args``: the app's ``args``, expanded as ``run --expand-args`` would."""
+    if ns.marathon_app is None:
+        raise UsageError("check --expand-args needs --marathon-app APP.json (the args to check)")
+    from entrypoint.context.marathon import load_app
+    from entrypoint.render.args import app_args_problems
+
+    return app_args_problems(str(ns.marathon_app), load_app(str(ns.marathon_app)).args, env)
 
 
 def _plan_one(
