@@ -178,3 +178,49 @@ def test_suggestion_thresholds(name: str, meant: str | None) -> None:
 
     variables = {"PORT": "1", "PORT0": "1", "HOST": "h", "MARATHON_APP_LABEL_OWNER": "me", "XZ": "1"}
     assert suggestion(name, variables, ["env", "getenv"]) == meant
+
+
+def test_context_names_are_what_the_render_context_defines() -> None:
+    from entrypoint.render.jinja import make_environment, template_context
+    from entrypoint.render.jinja_names import CONTEXT_NAMES
+
+    assert set(template_context(ENV, make_environment())) == CONTEXT_NAMES
+
+
+def test_render_variables_lists_bare_names_too() -> None:
+    from entrypoint.render.jinja import list_jinja_variables
+
+    text = (
+        "{% set x = 1 %}{{ x }} {{ FEEDS_CLIENT_ID }} {{ env.PORT }} {{ range(1) | list }}\n"
+        "{% for h in HOSTS.split(',') %}{{ h }}{{ loop.index }}{% endfor %} {{ orchestrator.kind }}\n"
+        "{% macro m(a) %}{{ a }}{{ DEPTH }}{% endmacro %}{{ FEEDS_CLIENT_ID }}\n"
+    )
+    uses = [(u.name, u.line, u.column) for u in list_jinja_variables(text, filename="t.j2")]
+    assert uses == [
+        ("FEEDS_CLIENT_ID", 1, 27),
+        ("PORT", 1, 53),
+        ("HOSTS", 2, 13),
+        ("DEPTH", 3, 27),
+        ("FEEDS_CLIENT_ID", 3, 52),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        ("{% if FEEDS_CLIENTID %}x{% endif %}", "taken as false"),
+        ("{% for i in FEEDS_CLIENTID %}{% endfor %}", "taken as empty"),
+        ("{{ FEEDS_CLIENTID }}", "rendered empty"),
+    ],
+)
+def test_lenient_warns_wherever_a_typo_is_used(
+    text: str, what: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    assert render(text, strict=False) == ""
+    err = capfd.readouterr().err
+    assert f"app.j2:1: undefined variable FEEDS_CLIENTID {what} (did you mean FEEDS_CLIENT_ID?)" in err
+
+
+def test_lenient_is_silent_for_names_far_from_any_variable(capfd: pytest.CaptureFixture[str]) -> None:
+    assert render("{% if OPTIONAL_FLAG %}x{% endif %}{{ OTHER }}", strict=False) == ""
+    assert capfd.readouterr().err == ""

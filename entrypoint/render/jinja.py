@@ -28,7 +28,7 @@ from entrypoint import log
 from entrypoint.context.sources import Environment
 from entrypoint.context.views import template_objects
 from entrypoint.errors import ContextError, EntrypointError, TemplateError, TemplateErrors
-from entrypoint.render.jinja_names import EnvNamesContext, suggestion
+from entrypoint.render.jinja_names import CONTEXT_NAMES, EnvNamesContext, suggestion
 from entrypoint.render.model import VariableUse
 
 _TRUE = frozenset({"true", "yes", "on", "1", "y"})
@@ -179,18 +179,28 @@ class _LenientUndefined(jinja2.ChainableUndefined):
     warning (the render goes on).
     """
 
-    def __str__(self) -> str:
+    def _warn_if_typo(self, what: str) -> None:
         hint = _did_you_mean(self)
         if hint:
             name = _name_text(self._undefined_name)
-            where = _template_position()
-            log.warn(f"{where}undefined variable {name} rendered empty{hint}")
+            log.warn(f"{_template_position()}undefined variable {name} {what}{hint}")
+
+    def __str__(self) -> str:
+        self._warn_if_typo("rendered empty")
         return ""
+
+    def __bool__(self) -> bool:
+        self._warn_if_typo("taken as false")
+        return False
+
+    def __iter__(self) -> Iterator[Any]:
+        self._warn_if_typo("taken as empty")
+        return iter(())
 
 
 def _template_position() -> str:
     """``FILE:LINE: `` of the template code running now (empty outside a template)."""
-    frame = sys._getframe(1)
+    frame = sys._getframe(2)
     while frame is not None:
         template = frame.f_globals.get("__jinja_template__")
         if template is not None:
@@ -439,10 +449,29 @@ def list_jinja_variables(text: str, *, filename: str) -> list[VariableUse]:
             use = _variable_use(node, lines)
             if use is not None:
                 found.append(use)
+        found.extend(_top_level_uses(tree, environment, lines))
     except RecursionError:
         raise TemplateError(MSG_TOO_DEEP, filename=filename, line=1, column=1) from None
     found.sort(key=lambda use: (use.line, use.column))
     return found
+
+
+def _top_level_uses(
+    tree: nodes.Template, environment: jinja2.Environment, lines: list[str]
+) -> list[VariableUse]:
+    """Bare ``{{ NAME }}`` reads of a variable: names the template never sets and the context lacks."""
+    from jinja2 import meta
+
+    free = meta.find_undeclared_variables(tree) - CONTEXT_NAMES - set(environment.globals)
+    text = "\n".join(lines)
+    uses = []
+    seen: set[tuple[str, int]] = set()
+    for node in tree.find_all(nodes.Name):
+        if node.ctx == "load" and node.name in free and (node.name, node.lineno) not in seen:
+            seen.add((node.name, node.lineno))
+            uses.append(VariableUse(name=node.name, line=node.lineno,
+                                    column=_column_of(text, node.lineno, node.name)))
+    return uses
 
 
 def _variable_use(node: nodes.Node, lines: list[str]) -> VariableUse | None:

@@ -21,6 +21,10 @@ from jinja2.runtime import Context
 from jinja2.utils import missing
 
 FILE_SUFFIX = "_FILE"
+# What the render context itself defines (render/jinja.py template_context, context/views.py):
+# a bare name that is one of these is not a variable.
+CONTEXT_NAMES = frozenset({"env", "getenv", "orchestrator", "marathon", "mesos", "nomad", "kubernetes",
+                           "jvm_heap"})
 MIN_LENGTH = 3  # no guesses for one- or two-letter names
 
 
