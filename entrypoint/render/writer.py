@@ -262,7 +262,8 @@ def _rewrite_in_place(temp: Path, dest: Path) -> None:
         finally:
             os.close(fd)
     except OSError as exc:
-        raise OutputError(f"{dest}: cannot rewrite bind-mounted file: {exc.strerror}") from None
+        raise OutputError(f"{dest}: cannot rewrite bind-mounted file: {exc.strerror}"
+                          f"{not_writable_remedy(exc, dest.parent)}") from None
 
 
 def _fsync_directory(directory: Path) -> None:
