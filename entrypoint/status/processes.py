@@ -74,10 +74,7 @@ def _row(psutil: ModuleType, proc: Any, interval: float) -> ProcessRow | None:
             user = _quiet(psutil, proc.username)
             memory = _quiet(psutil, proc.memory_info)
             cmdline = _quiet(psutil, proc.cmdline) or []
-            if interval > 0:
-                cpu = _quiet(psutil, proc.cpu_percent, None)
-            else:
-                cpu = _lifetime_cpu(psutil, proc)
+            cpu = _quiet(psutil, proc.cpu_percent, None) if interval > 0 else _lifetime_cpu(psutil, proc)
     except psutil.NoSuchProcess:
         return None
     except psutil.Error:

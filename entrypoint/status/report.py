@@ -115,8 +115,8 @@ def as_text(report: Report, now: float | None = None) -> str:
     zombies = sum(row.zombie for row in report.processes)
     if zombies:
         lines.append(f"{zombies} zombie process(es)")
-    lines.append("healthy: the app is running" if report.healthy
-                 else f"unhealthy: {'the app is not alive' if state.phase == RUNNING else 'phase ' + state.phase}")
+    why = "the app is not alive" if state.phase == RUNNING else f"phase {state.phase}"
+    lines.append("healthy: the app is running" if report.healthy else f"unhealthy: {why}")
     return "\n".join(lines) + "\n"
 
 

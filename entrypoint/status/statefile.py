@@ -100,7 +100,8 @@ def parse_state(document: Any, path: str) -> PublishedState:
     if not isinstance(command, list) or not all(isinstance(a, str) for a in command):
         raise bad("app.command is not a list of strings")
     changed_at = document.get("changed_at")
-    if not isinstance(changed_at, int | float) or isinstance(changed_at, bool) or not math.isfinite(changed_at):
+    if (isinstance(changed_at, bool) or not isinstance(changed_at, int | float)
+            or not math.isfinite(changed_at)):
         raise bad(f"changed_at {changed_at!r}")
     return PublishedState(path=path, runtime_pid=runtime_pid, phase=phase,
                           app=AppState(pid=pid, restarts=restarts, last_exit_code=code, command=command),
