@@ -133,8 +133,8 @@ def test_env_file_and_marathon_app_changes_render_again(tmp_path: Path, watchers
     app = tmp_path / "app.json"
     app.write_text(json.dumps({"id": "/web", "cpus": 0.5, "mem": 32, "portDefinitions": [{"port": 0}]}))
     dest = tmp_path / "app.conf"
-    w = start(watchers, tmp_path, "render", "--clean-env", "--env-file", "dev.env", "--marathon-app", "app.json",
-              "--ports", "31000", "app.conf.template:app.conf")
+    w = start(watchers, tmp_path, "render", "--clean-env", "--env-file", "dev.env",
+              "--marathon-app", "app.json", "--ports", "31000", "app.conf.template:app.conf")
     w.wait_runs(1)
     assert dest.read_text() == "db=one port=31000 cpus=0.5\n"
     save_by_rename(env_file, "DB=two\n")
