@@ -15,6 +15,9 @@ from entrypoint.supervise import signals
 
 DEFAULT_TEMPLATES_DIR = "/etc/entrypoint/templates"
 DEFAULT_HOOKS_DIR = "/etc/entrypoint.d"
+DEFAULT_FINISH_DIR = "/etc/entrypoint.finish.d"
+DEFAULT_FINISH_TIMEOUT = 5.0
+DEFAULT_STATE_FILE = "/run/entrypoint/state.json"
 #: Mesos' docker executor stops with `docker stop -t 5` unless a kill policy
 #: says otherwise; 4 s leaves a second for our own SIGKILL, reaping and exit.
 DEFAULT_GRACE_PERIOD = 4.0
@@ -38,6 +41,11 @@ options:
   --wait URL                tcp://host:port, http(s)://..., file:///path (repeatable)
   --wait-timeout SECONDS    give up waiting (exit 69) after this long (default 60)
   --grace-period SECONDS    stop signal -> SIGKILL of the whole tree (default 4)
+  --stop-delay SECONDS      keep the app running this long after the first stop signal (default 0)
+  --finish-dir DIR          *.sh run once the app's tree is gone (default /etc/entrypoint.finish.d)
+  --finish-timeout SECONDS  each finish hook is SIGKILLed after this long (default 5)
+  --log-file PATH           copy the lines the app writes to PATH to stdout (repeatable)
+  --state-file PATH         where PID 1 publishes its state ('' = nowhere; default /run/entrypoint/state.json)
   --signal-group            forward signals to the child's process group, not just the child
   --rewrite-signal FROM:TO  forward FROM as TO; TO=0 drops it (repeatable)
   --remap-exit CODE         the child's exit code CODE becomes 0 (repeatable)
@@ -69,6 +77,11 @@ class RunOptions:
         self.waits: list[str] = []
         self.wait_timeout: float = 60.0
         self.grace_period: float = DEFAULT_GRACE_PERIOD
+        self.stop_delay: float = 0.0
+        self.finish_dir: str = DEFAULT_FINISH_DIR
+        self.finish_timeout: float = DEFAULT_FINISH_TIMEOUT
+        self.log_files: list[str] = []
+        self.state_file: str = DEFAULT_STATE_FILE
         self.signal_group: bool = False
         self.rewrites: dict[int, int] = {}
         self.remap_exit: set[int] = set()
@@ -97,6 +110,11 @@ _OPTIONS: dict[str, tuple[str, str]] = {
     "--wait": ("waits", "list"),
     "--wait-timeout": ("wait_timeout", "float"),
     "--grace-period": ("grace_period", "float"),
+    "--stop-delay": ("stop_delay", "float"),
+    "--finish-dir": ("finish_dir", "str"),
+    "--finish-timeout": ("finish_timeout", "float"),
+    "--log-file": ("log_files", "list"),
+    "--state-file": ("state_file", "str"),
     "--signal-group": ("signal_group", "flag"),
     "--rewrite-signal": ("rewrites", "rewrite"),
     "--remap-exit": ("remap_exit", "code"),
@@ -129,7 +147,7 @@ def env_name(option: str) -> str:
 
 
 def _split_env_list(attr: str, value: str) -> list[str]:
-    if attr in ("templates", "env_files"):  # paths: commas only, as the render step splits them
+    if attr in ("templates", "env_files", "log_files"):  # paths: commas only, as the render step splits them
         return [item.strip() for item in value.split(",") if item.strip()]
     if attr in _COMMA_LISTS:
         value = value.replace(",", " ")

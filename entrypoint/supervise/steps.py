@@ -14,7 +14,7 @@ import sys
 
 from entrypoint import log
 from entrypoint.errors import EX_CONFIG, EntrypointError
-from entrypoint.supervise import spawn
+from entrypoint.supervise import spawn, state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ def render(sup: Supervisor, env: dict[str, str]) -> None:
         return
     argv = prepare_argv(sup.opts)
     log.info("rendering templates")
+    sup.state.update(state.RENDERING)
     try:
         pid = spawn.spawn(argv, env)
     except spawn.ExecFailed as exc:
@@ -101,6 +102,7 @@ def hooks(sup: Supervisor, env: dict[str, str]) -> dict[str, str]:
     if not os.path.isdir(hooks_dir):
         return env
     log.info(f"running hooks in {hooks_dir}")
+    sup.state.update(state.HOOKS)
     pid, memfd = spawn.fork_step(env_out=True)
     assert memfd is not None
     if pid == 0:
@@ -124,6 +126,7 @@ def waits(sup: Supervisor) -> None:
     if not urls:
         return
     log.info(f"waiting for {len(urls)} dependenc{'y' if len(urls) == 1 else 'ies'}")
+    sup.state.update(state.WAITING)
     pid, _ = spawn.fork_step(env_out=False)
     if pid == 0:
         def work() -> None:
