@@ -66,7 +66,7 @@ def fake(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Fake]:
         words = proc.stdout.readline().split()
         assert words[0] == "ready", words
         pid, app, zombie = map(int, words[1:])
-        wait_until(lambda: state_of(zombie) == "Z", 10, "the unreaped child to be a zombie")
+        wait_until(lambda: state_of(zombie) == "zombie", 10, "the unreaped child to be a zombie")
         yield Fake(proc, state, pid, app, zombie)
     finally:
         proc.stdin.close()
