@@ -221,3 +221,13 @@ def test_every_truncation_of_a_state_file_is_reported(tmp_path: Path) -> None:
 
 def test_state_file_that_is_a_directory(tmp_path: Path) -> None:
     assert "is a directory" in one_line(status("--state-file", str(tmp_path)))
+
+
+def test_missing_psutil_names_the_extra(fake: Fake) -> None:
+    code = ("import sys; sys.modules['psutil'] = None; from entrypoint.cli import main; "
+            f"sys.exit(main(['status', '--state-file', {str(fake.state)!r}]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
+                          env=base_env())
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "entrypoint status needs psutil, which is not installed: pip install 'entrypoint[status]'" \
+        in done.stderr

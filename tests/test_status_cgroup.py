@@ -115,7 +115,7 @@ def _own_dir(controller: str) -> Path | None:
               if m.fstype == "cgroup" and controller in m.options]
     if controller not in v1 or not mounts or os.geteuid() != 0:
         return None
-    directory = mounts[0].point / v1[controller].lstrip("/")
+    directory = Path(mounts[0].point) / v1[controller].lstrip("/")
     return directory if directory.is_dir() else None
 
 

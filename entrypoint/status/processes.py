@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class ProcessRow:
+class ProcessRow(NamedTuple):
     pid: int
     ppid: int | None
     user: str | None

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import shlex
 import time
-from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from entrypoint.errors import StatusUnavailable
 from entrypoint.status.cgroup import CgroupFigures
@@ -22,8 +21,7 @@ from entrypoint.supervise.state import RUNNING
 _START_SLACK = 2.0
 
 
-@dataclass(frozen=True)
-class Report:
+class Report(NamedTuple):
     state: PublishedState
     app_alive: bool
     processes: list[ProcessRow]

@@ -1,9 +1,10 @@
 """Reading the state file PID 1 writes (``entrypoint/supervise/state.py``, format v1).
 
 The writer is the only source of truth for the format; this side validates
-every field by hand (no pydantic: ``status`` must stay quick in a health
-check) and turns anything unreadable -- missing, truncated, garbage, another
-version -- into one :class:`~entrypoint.errors.StatusUnavailable` line.
+every field by hand (no pydantic, not even dataclasses: ``status`` runs as a
+health check inside a 32 MiB container, so every MiB it loads counts) and
+turns anything unreadable -- missing, truncated, garbage, another version --
+into one :class:`~entrypoint.errors.StatusUnavailable` line.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any, NamedTuple, TypeGuard
 
 from entrypoint.errors import StatusUnavailable
 from entrypoint.supervise.state import DEFAULT_STATE_FILE, PHASES, VERSION
@@ -20,16 +20,14 @@ from entrypoint.supervise.state import DEFAULT_STATE_FILE, PHASES, VERSION
 STATE_FILE_VARIABLE = "ENTRYPOINT_STATE_FILE"
 
 
-@dataclass(frozen=True)
-class AppState:
+class AppState(NamedTuple):
     pid: int | None
     restarts: int
     last_exit_code: int | None
     command: list[str]
 
 
-@dataclass(frozen=True)
-class PublishedState:
+class PublishedState(NamedTuple):
     """One state file, validated."""
 
     path: str
