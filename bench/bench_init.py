@@ -123,6 +123,15 @@ def comm(pid: int) -> str:
     return name
 
 
+def status_fields(pid: int) -> dict[str, str]:
+    """Raw /proc/PID/status fields, for the few that psutil does not report as such (VmHWM).
+
+    RSS, context switches, children and names above go through psutil.
+    """
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+
+
 def poll(cond: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
