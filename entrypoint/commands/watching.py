@@ -134,26 +134,22 @@ def watch(once: Callable[[], int], sources: Callable[[], WatchSet], *, command: 
     previous = _install_stop_handlers(events)
     if log.level() < log.VERBOSE:
         log.set_level(log.VERBOSE)  # name each written file: the author wants to see it happen
-    observer = watchdog_observers.Observer()
-    observer.daemon = True
     current = WatchSet()
-    handler = _handler(watchdog_events, lambda: current, events)
-    observer.start()
+    watches = _Watches(watchdog_observers.Observer(), _handler(watchdog_events, lambda: current, events))
     try:
         while not events.stop.is_set():
             current = sources()  # watched before the run: a save during it is not lost
-            _reschedule(observer, handler, current.directories())
+            watches.set(current.directories())
             code = _run_once(once)
             current = sources()  # the run may have made a missing directory or file appear
-            _reschedule(observer, handler, current.directories())
+            watches.set(current.directories())
             log.info(f"{command} --watch: {'done' if code == 0 else f'failed (exit {code})'}; "
                      f"watching {len(current.files) + len(current.trees)} path(s), Ctrl-C to stop")
             changed = _next_burst(events, quiet=quiet, max_wait=max_wait)
             if changed is not None:
                 log.info(f"{command} --watch: {changed} changed")
     finally:
-        observer.stop()
-        observer.join(5)
+        watches.close()
         for signum, old in previous.items():
             signal.signal(signum, old)
     return 0
@@ -218,18 +214,30 @@ def _handler(watchdog_events: ModuleType, current: Callable[[], WatchSet], event
     return Handler()
 
 
-def _reschedule(observer: Any, handler: Any, wanted: dict[Path, bool]) -> None:
-    """Watch exactly these directories (a template directory may have appeared meanwhile)."""
-    have: dict[Path, bool] = getattr(observer, "_entrypoint_watched", {})
-    if have == wanted:
-        return
-    observer.unschedule_all()
-    for directory, recursive in wanted.items():
-        try:
-            observer.schedule(handler, str(directory), recursive=recursive)
-        except OSError as exc:
-            log.warn(f"cannot watch {directory}: {exc.strerror or exc}")
-    observer._entrypoint_watched = wanted
+class _Watches:
+    """The observer thread and the directories it watches now."""
+
+    def __init__(self, observer: Any, handler: Any) -> None:
+        self.observer, self.handler = observer, handler
+        self.watched: dict[Path, bool] = {}
+        observer.daemon = True
+        observer.start()
+
+    def set(self, wanted: dict[Path, bool]) -> None:
+        """Watch exactly these directories (a template directory may have appeared meanwhile)."""
+        if wanted == self.watched:
+            return
+        self.observer.unschedule_all()
+        for directory, recursive in wanted.items():
+            try:
+                self.observer.schedule(self.handler, str(directory), recursive=recursive)
+            except OSError as exc:
+                log.warn(f"cannot watch {directory}: {exc.strerror or exc}")
+        self.watched = wanted
+
+    def close(self) -> None:
+        self.observer.stop()
+        self.observer.join(5)
 
 
 def watch_command(ns: argparse.Namespace, once: Callable[[argparse.Namespace], int], *, command: str) -> int:
