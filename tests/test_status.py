@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 from entrypoint.errors import StatusUnavailable
-from entrypoint.status.statefile import read_state
+from entrypoint.status.statefile import read_state, state_file_path
+from entrypoint.supervise.options import RunOptions
+from entrypoint.supervise.state import DEFAULT_STATE_FILE
 from tests.pid1_helpers import PROGS, base_env, state_of, wait_until
 
 pytestmark = pytest.mark.timeout(60)
@@ -152,9 +154,12 @@ def test_no_state_file_is_one_line(tmp_path: Path) -> None:
     assert doc["phase"] is None and doc["healthy"] is False and "no state file" in doc["error"]
 
 
-def test_default_path_is_the_one_run_writes() -> None:
-    line = one_line(status())  # this machine's PID 1 is not entrypoint
-    assert "/run/entrypoint/state.json" in line or "not entrypoint" in line
+def test_default_path_is_the_one_run_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ENTRYPOINT_STATE_FILE", raising=False)
+    assert state_file_path(None) == DEFAULT_STATE_FILE == RunOptions().state_file
+    assert DEFAULT_STATE_FILE == "/run/entrypoint/state.json"
+    monkeypatch.setenv("ENTRYPOINT_STATE_FILE", "/elsewhere.json")
+    assert state_file_path(None) == "/elsewhere.json" and state_file_path("/opt.json") == "/opt.json"
 
 
 def test_runtime_pid_that_is_not_entrypoint(tmp_path: Path) -> None:
