@@ -181,7 +181,8 @@ class Supervisor:
         self.stop_signal = signum
         delay = f"stop delay {self.opts.stop_delay:g} s, then " if self.opts.stop_delay else ""
         log.info(f"got {signals.name(signum)}: stopping ({delay}grace period {self.opts.grace_period:g} s)")
-        self.state.update(state.STOPPING)
+        if self.state.phase != state.FINISHING:  # the finish hooks go on, bounded by their timeouts
+            self.state.update(state.STOPPING)
 
     def _note_signal(self, signum: int) -> bool:
         """A signal with no child to forward it to; True when it is (or starts) a stop."""

@@ -133,7 +133,8 @@ class StateFile:
             return False
         data = (dumps(self.document()) + "\n").encode("ascii")
         directory, name = os.path.split(path)
-        temp = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
+        # Random, not the pid: every container's PID 1 is pid 1, and two may share a directory.
+        temp = os.path.join(directory, f".{name}.{os.urandom(6).hex()}.tmp")
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
             try:
