@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--check-cmd", metavar="CMD",
                         help="shell command run on the staged files before they are installed")
     parser.add_argument("--report-fd", type=int, metavar="N", help="write a JSON report line to fd N")
+    parser.add_argument("--error-fd", type=int, metavar="N",
+                        help="also append error lines to fd N (run's --termination-log)")
     parser.add_argument("-v", "--verbose", action="store_true")
     parser.add_argument("-q", "--quiet", action="store_true")
     return parser
@@ -52,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     ns = build_parser().parse_args(argv)
     log.set_level(log.VERBOSE if ns.verbose else log.QUIET if ns.quiet else log.NORMAL)
+    log.keep_errors(ns.error_fd)
     settings = load_settings()
     specs = plan_from(ns.template, ns, settings)
     if any(spec.dest is None for spec in specs):

@@ -23,7 +23,10 @@ from entrypoint.supervise.spawn import ExecFailed, spawn
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Protocol
+
+    from entrypoint.supervise.user import Identity
 
     class Reader(Protocol):
         """Something inside PID 1 woken by a real-time signal (inotify readiness)."""
@@ -102,6 +105,10 @@ class Supervisor:
         self.readers: list[Reader] = []  # --log-file follower (the watcher is added when set)
         self.state = state.StateFile(opts.state_file or None, opts.command)
         self.restarts = 0  # every re-spawn of the app, for the state file
+        #: --user: who the app (and every restart) runs as; None = as we are
+        self.identity: Identity | None = None
+        #: the app could not be started (exec or --user failed): a failed start for --termination-log
+        self.start_failed = False
         self._reload_restart = False
         self._statuses: dict[int, int] = {}
         self._watched: set[int] = set()
@@ -376,8 +383,12 @@ class Supervisor:
 
     # -- the app ---------------------------------------------------------------
 
-    def run_app(self, argv: list[str], env: dict[str, str]) -> int:
-        """Start, supervise and restart per ``--restart``; return the exit code."""
+    def run_app(self, argv: list[str], env: dict[str, str],
+                on_start: Callable[[], None] | None = None) -> int:
+        """Start, supervise and restart per ``--restart``; return the exit code.
+
+        ``on_start`` is called once, when the app has been started the first time.
+        """
         opts = self.opts
         restarts = 0
         delay = opts.restart_delay
@@ -385,11 +396,15 @@ class Supervisor:
         while not self.stop_requested():
             started = time.monotonic()
             try:
-                pid = spawn(argv, env)
+                pid = spawn(argv, env, self.identity)
             except ExecFailed as exc:
                 log.error(str(exc))
+                self.start_failed = True
                 self.state.update(state.STOPPING, pid=None, last_exit_code=exc.exit_code)
                 return exc.exit_code
+            if on_start is not None:
+                on_start()
+                on_start = None
             log.info(f"started {argv[0]!r} as pid {pid}")
             self.state.update(state.RUNNING, pid=pid)
             raw = self.supervise(pid)

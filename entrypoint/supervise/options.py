@@ -59,6 +59,11 @@ options:
   --watch-quiet SECONDS     re-render once changes pause this long (default 0.2)
   --watch-max-wait SECONDS  ... or at the latest this long after the first change (default 2)
   --check-cmd CMD           shell command run on the staged files before they are installed
+  --user USER[:GROUP]       run the app (and each restart) as USER; PID 1, render, hooks stay root
+  --expand-args             expand $VAR, ${VAR:-default}, $$ in each ARG after COMMAND (shell syntax)
+  --secret NAME             export NAME from the file NAME_FILE names; NAME_FILE removed (repeatable)
+  --termination-log PATH    a failed start's errors also go there (default /dev/termination-log
+                            when it exists and is writable; empty = off)
   -v, --verbose             say what happens
   -q, --quiet               errors only
   -h, --help                this text
@@ -94,6 +99,11 @@ class RunOptions:
         self.watch_quiet: float = 0.2
         self.watch_max_wait: float = 2.0
         self.check_cmd: str | None = None
+        self.user: str | None = None
+        self.expand_args: bool = False
+        self.secrets: list[str] = []
+        #: None: the default (/dev/termination-log when writable); "": off
+        self.termination_log: str | None = None
         self.reload_signal: int = signals.SIGHUP
         self.verbosity: int = 1
         self.help: bool = False
@@ -127,6 +137,10 @@ _OPTIONS: dict[str, tuple[str, str]] = {
     "--watch-quiet": ("watch_quiet", "float"),
     "--watch-max-wait": ("watch_max_wait", "float"),
     "--check-cmd": ("check_cmd", "str"),
+    "--user": ("user", "str"),
+    "--expand-args": ("expand_args", "flag"),
+    "--secret": ("secrets", "list"),
+    "--termination-log": ("termination_log", "str"),
     "--reload-signal": ("reload_signal", "reload"),
     "--verbose": ("verbosity", "verbose"),
     "--quiet": ("verbosity", "quiet"),
@@ -139,7 +153,7 @@ _NO_VALUE = ("flag", "verbose", "quiet")
 
 #: Where the name is not the option's: the render step's own setting is a comma list.
 _ENV_NAMES = {"--template": "ENTRYPOINT_TEMPLATES"}
-_COMMA_LISTS = ("rewrites", "remap_exit")  # commas or spaces
+_COMMA_LISTS = ("rewrites", "remap_exit", "secrets")  # commas or spaces
 
 
 def env_name(option: str) -> str:

@@ -60,6 +60,10 @@ def render(sup: Supervisor, env: dict[str, str]) -> None:
     if not has_templates(sup.opts):
         return
     argv = prepare_argv(sup.opts)
+    error_fd = log.kept_fd()  # --termination-log: the render child keeps its error lines there too
+    if error_fd is not None:
+        argv += ["--error-fd", str(error_fd)]
+        os.set_inheritable(error_fd, True)
     log.info("rendering templates")
     sup.state.update(state.RENDERING)
     try:
@@ -67,6 +71,9 @@ def render(sup: Supervisor, env: dict[str, str]) -> None:
     except spawn.ExecFailed as exc:
         log.error(str(exc))
         raise StepFailed(EX_CONFIG) from None
+    finally:
+        if error_fd is not None:
+            os.set_inheritable(error_fd, False)
     code = sup.supervise(pid, forward=False, cleanup=False)
     if sup.stopping:
         raise StepFailed(code)
@@ -82,7 +89,8 @@ def _finish_child(action: str, work: Callable[[], None]) -> None:
     try:
         work()
     except EntrypointError as exc:
-        log.error(str(exc))
+        for line in str(exc).splitlines():  # several problems: one prefixed line each
+            log.error(line)
         code = exc.exit_code
     except BaseException as exc:  # a bug in a step must not become a second PID 1
         log.error(f"{action} failed: {exc!r}")
@@ -138,3 +146,36 @@ def waits(sup: Supervisor) -> None:
     code = sup.supervise(pid, forward=False, cleanup=False)
     if sup.stopping or code != 0:
         raise StepFailed(code)
+
+
+def expand_args(sup: Supervisor, env: dict[str, str]) -> list[str]:
+    """``--expand-args`` in a fork (the renderer never loads into PID 1); the expanded argv.
+
+    A thin wrapper: the work is :func:`entrypoint.render.args.expand_args`,
+    a pure function, against the variables the templates see.
+    """
+    argv, env_files = sup.opts.command, sup.opts.env_files
+    log.info(f"expanding the arguments of {argv[0]!r}")
+    pid, memfd = spawn.fork_step(env_out=True)
+    assert memfd is not None
+    if pid == 0:
+        def work() -> None:
+            from pathlib import Path
+
+            from entrypoint.context.sources import Environment, parse_dotenv
+            from entrypoint.render.args import expand_args as expand
+
+            # What the templates see: PID 1's original environment, then the env files (NAME_FILE lazily).
+            variables = Environment(env)
+            for path in env_files:
+                variables.update(parse_dotenv(Path(path)))
+            spawn.write_words(memfd, expand(argv, variables))
+
+        _finish_child("expanding the arguments", work)
+    try:
+        code = sup.supervise(pid, forward=False, cleanup=False)
+        if sup.stopping or code != 0:
+            raise StepFailed(code)
+        return spawn.read_words(memfd)
+    finally:
+        os.close(memfd)
