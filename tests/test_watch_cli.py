@@ -92,8 +92,8 @@ def test_render_again_on_every_save_and_keep_dest_on_error(tmp_path: Path, watch
     wait_until(lambda: dest.read_text() == "port=8080\nname=x\n", 10, "the in-place save rendered")
 
     template.write_text("port=${PORT}\nhost=${NO_SUCH_VARIABLE}\n")  # a mistake
-    wait_until(lambda: "NO_SUCH_VARIABLE" in w.stderr(), 10, "the error printed")
-    assert "app.conf.template:2:" in w.stderr() and "--watch: failed (exit 78)" in w.stderr()
+    wait_until(lambda: "--watch: failed (exit 78)" in w.stderr(), 10, "the error printed")
+    assert "app.conf.template:2:" in w.stderr() and "NO_SUCH_VARIABLE" in w.stderr()
     assert dest.read_text() == "port=8080\nname=x\n", "a failed render must leave DEST as it was"
     assert w.proc.poll() is None, "an error must not end the watch"
 
@@ -124,6 +124,24 @@ def test_burst_of_saves_is_one_render(tmp_path: Path, watchers: list[Watcher]) -
         assert w.runs() == 2, w.stderr()
         time.sleep(0.1)
     assert w.stop(signal.SIGINT) == 0
+
+
+def test_slow_in_place_save_is_rendered_once_complete(tmp_path: Path, watchers: list[Watcher]) -> None:
+    """Truncate, part of the text, a pause longer than the quiet period, the rest, close: one render,
+    of the whole file (inotify reports the close; the pause is the scenario, not synchronisation)."""
+    template, dest = tmp_path / "app.conf.template", tmp_path / "app.conf"
+    template.write_text("port=${PORT}\n")
+    w = start(watchers, tmp_path, "render", "--strict", "--set", "PORT=1", "app.conf.template:app.conf")
+    w.wait_runs(1)
+    with template.open("w") as f:  # truncated: empty now, and an unterminated ${ after the first part
+        f.write("port=${PO")
+        f.flush()
+        time.sleep(0.5)  # ten quiet periods with the file open for writing
+        f.write("RT}\nmore=yes\n")
+    w.wait_runs(2)
+    assert dest.read_text() == "port=1\nmore=yes\n"
+    assert "failed" not in w.stderr(), w.stderr()
+    assert w.stop() == 0
 
 
 def test_env_file_and_marathon_app_changes_render_again(tmp_path: Path, watchers: list[Watcher]) -> None:

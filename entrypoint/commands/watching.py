@@ -13,8 +13,10 @@ through their directories, so saves by rename (most editors, Kubernetes'
 ``..data`` swap) count, and a template that does not exist yet is seen
 when it appears.  A burst of writes (an editor saving in several steps) is
 one run: it waits until the files have been quiet for ``--watch-quiet``
-seconds, at most ``--watch-max-wait`` after the first change.  SIGINT and
-SIGTERM end the watch with exit 0.
+seconds, at most ``--watch-max-wait`` after the first change.  Where the
+platform reports closes (inotify), a file written in place (truncate, then
+write) also counts as quiet only once it is closed: a slow writer is never
+rendered half-written.  SIGINT and SIGTERM end the watch with exit 0.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from entrypoint.extras import require
 from entrypoint.render.plan import split_template_arg, strip_suffix
 
 # Reading a template produces "opened"/"closed_no_write" events: those must not count.
-_CHANGES = frozenset({"created", "modified", "deleted", "moved", "closed"})
+_CHANGES = frozenset({"created", "modified", "deleted", "moved", "closed", "attrib"})
 
 
 def add_watch_options(parser: argparse.ArgumentParser) -> None:
@@ -117,6 +119,17 @@ class _Events:
 
     changes: queue.SimpleQueue[str] = field(default_factory=queue.SimpleQueue)
     stop: threading.Event = field(default_factory=threading.Event)
+    #: the observer reports closes after writing (inotify), so ``writing`` is meaningful
+    close_events: bool = False
+    #: watched files created or modified in place and not closed since
+    writing: set[str] = field(default_factory=set)
+
+    def note(self, kind: str, path: str) -> None:
+        """Track writes in progress: ``created``/``modified`` open one, ``closed`` ends it."""
+        if kind in ("created", "modified"):
+            self.writing.add(path)
+        elif kind in ("closed", "deleted", "moved"):
+            self.writing.discard(path)
 
     def wait(self, timeout: float | None) -> str | None:
         try:
@@ -135,7 +148,9 @@ def watch(once: Callable[[], int], sources: Callable[[], WatchSet], *, command: 
     if log.level() < log.VERBOSE:
         log.set_level(log.VERBOSE)  # name each written file: the author wants to see it happen
     current = WatchSet()
-    watches = _Watches(watchdog_observers.Observer(), _handler(watchdog_events, lambda: current, events))
+    observer = watchdog_observers.Observer()
+    events.close_events = "inotify" in type(observer).__module__
+    watches = _Watches(observer, _handler(watchdog_events, lambda: current, events))
     try:
         while not events.stop.is_set():
             current = sources()  # watched before the run: a save during it is not lost
@@ -180,8 +195,12 @@ def _next_burst(events: _Events, *, quiet: float, max_wait: float) -> str | None
     deadline = time.monotonic() + max_wait
     while not events.stop.is_set():
         left = deadline - time.monotonic()
-        if left <= 0 or events.wait(min(quiet, left)) is None:
+        if left <= 0:
             break
+        writing = events.close_events and bool(events.writing)  # a save still in progress
+        if events.wait(left if writing else min(quiet, left)) is None and not writing:
+            break
+    events.writing.clear()  # a close we never saw must not hold up the next burst
     return None if events.stop.is_set() else first
 
 
@@ -204,12 +223,16 @@ def _handler(watchdog_events: ModuleType, current: Callable[[], WatchSet], event
             if event.is_directory and event.event_type in ("modified", "closed"):
                 return  # a directory's mtime moves with every file written in it, our own included
             wanted = current()
+            matched = None
             for raw in (event.src_path, getattr(event, "dest_path", "")):
                 if raw:
                     path = Path(raw if isinstance(raw, str) else raw.decode(errors="replace"))
                     if wanted.matches(path, is_directory=event.is_directory):
-                        events.changes.put(str(path))
-                        return
+                        if not event.is_directory:
+                            events.note(event.event_type, str(path))
+                        matched = matched or str(path)
+            if matched is not None:
+                events.changes.put(matched)
 
     return Handler()
 
