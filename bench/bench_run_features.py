@@ -42,6 +42,7 @@ from bench_init import (
     percentile,
     poll,
 )
+from bench_start_options import start_options_case
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "run_features.json"
@@ -49,32 +50,38 @@ RUN = [VENV_PY, "-m", "entrypoint", "run"]
 BUDGET_MIB = 12.0
 
 
-def features(work: Path) -> list[tuple[str, list[str]]]:
-    """Every 0.2 `run` feature as (name, flags), set up in ``work``.  Extend here."""
+Feature = tuple[str, list[str], dict[str, str]]
+
+
+def features(work: Path) -> list[Feature]:
+    """Every 0.2 `run` feature as (name, flags, environment), set up in ``work``.  Extend here."""
     finish = work / "finish.d"
     finish.mkdir(exist_ok=True)
     hook = finish / "10-note.sh"
     hook.write_text("#!/bin/sh\necho finished $ENTRYPOINT_EXIT_CODE >/dev/null\n")
     hook.chmod(0o755)
     (work / "existing.log").write_text("old\n")
+    start_flags, start_env = start_options_case(str(work))  # issue 12's, from bench_start_options.py
     return [
-        ("--stop-delay", ["--stop-delay", "2"]),
-        ("--finish-dir", ["--finish-dir", str(finish), "--finish-timeout", "2"]),
-        ("--log-file", ["--log-file", str(work / "existing.log"), "--log-file", str(work / "late.log")]),
-        ("--state-file", ["--state-file", str(work / "run" / "state.json")]),
+        ("--stop-delay", ["--stop-delay", "2"], {}),
+        ("--finish-dir", ["--finish-dir", str(finish), "--finish-timeout", "2"], {}),
+        ("--log-file", ["--log-file", str(work / "existing.log"), "--log-file", str(work / "late.log")], {}),
+        ("--state-file", ["--state-file", str(work / "run" / "state.json")], {}),
+        ("--user/--expand-args/--secret/--termination-log/--template", start_flags, start_env),
     ]
 
 
-def rows(work: Path) -> list[tuple[str, list[str]]]:
-    """(row name, argv prefix before the app); no row writes the default /run state file."""
+def rows(work: Path) -> list[Feature]:
+    """(row name, argv prefix before the app, extra environment); none writes the default /run state file."""
     none = ["--state-file", ""]
     feats = features(work)
-    out: list[tuple[str, list[str]]] = [("tini", ["/usr/bin/tini", "--"]),
-                                       ("run (no 0.2 feature)", [*RUN, *none, "--"])]
-    for name, flags in feats:
-        out.append((f"run {name}", [*RUN, *(none if name != "--state-file" else []), *flags, "--"]))
-    every = [flag for _, flags in feats for flag in flags]
-    out.append(("run, all 0.2 features", [*RUN, *every, "--"]))
+    out: list[Feature] = [("tini", ["/usr/bin/tini", "--"], {}),
+                          ("run (no 0.2 feature)", [*RUN, *none, "--"], {})]
+    for name, flags, env in feats:
+        out.append((f"run {name}", [*RUN, *(none if name != "--state-file" else []), *flags, "--"], env))
+    every = [flag for _, flags, _ in feats for flag in flags]
+    every_env = {k: v for _, _, env in feats for k, v in env.items()}
+    out.append(("run, all 0.2 features", [*RUN, *every, "--"], every_env))
     return out
 
 
@@ -86,10 +93,10 @@ def status_kib(pid: int, field: str) -> int:
     raise KeyError(field)
 
 
-def start_ns(prefix: list[str], app: list[str],
-             stdout: int | None = None) -> tuple[subprocess.Popen[bytes], int]:
-    proc = subprocess.Popen([*UNSHARE, *prefix, *app], env=bench_env(), stdin=subprocess.DEVNULL,
-                            stdout=stdout)
+def start_ns(prefix: list[str], app: list[str], stdout: int | None = None,
+             env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    proc = subprocess.Popen([*UNSHARE, *prefix, *app], env={**bench_env(), **(env or {})},
+                            stdin=subprocess.DEVNULL, stdout=stdout)
     poll(lambda: bool(children_of(proc.pid)), 10, "the namespace's PID 1")
     pid1 = children_of(proc.pid)[0]
     if app[0] == "sleep":
@@ -97,13 +104,13 @@ def start_ns(prefix: list[str], app: list[str],
     return proc, pid1
 
 
-def bench_idle(table: list[tuple[str, list[str]]], window: float) -> dict[str, dict[str, float]]:
+def bench_idle(table: list[Feature], window: float) -> dict[str, dict[str, float]]:
     """All rows side by side, one shared idle window (as bench_init.py does)."""
     procs: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
     results: dict[str, dict[str, float]] = {}
     try:
-        for name, prefix in table:
-            procs[name] = start_ns(prefix, ["sleep", "1000"])
+        for name, prefix, env in table:
+            procs[name] = start_ns(prefix, ["sleep", "1000"], env=env)
         time.sleep(0.5)  # start-up settles
         before = {name: ctxt(pid1) for name, (_, pid1) in procs.items()}
         time.sleep(window)
@@ -197,7 +204,7 @@ def main() -> int:
         for name, step in steps:
             print(f"[bench] {name} ...", file=sys.stderr, flush=True)
             extra[name] = step()
-        flags = {name: prefix for name, prefix in table}
+        flags = {name: prefix for name, prefix, _ in table}
     report = markdown(idle, window)
     print(report)
     print(json.dumps(extra, indent=2))

@@ -100,15 +100,17 @@ def _run(argv: list[str], state: _Start) -> int:
         if kept is not None:
             kept.publish(failed.code)
         return failed.code
-    app_env = _app_environment(sup, env, secrets)  # finish hooks get env: no secrets, no --user HOME
-    code = sup.run_app(argv, app_env, on_start=kept.close if kept is not None else None)
+    hook_env = env  # what the finish hooks get: the hooks' environment, no secrets, no --user HOME
+    env = _app_environment(sup, env, secrets)
+    sup.state.command = list(argv)  # as started (after --expand-args)
+    code = sup.run_app(argv, env, on_start=kept.close if kept is not None else None)
     if kept is not None and sup.start_failed:
         kept.publish(code)
     if follower is not None:
         follower.poll()  # the app's last lines before the finish hooks' output
     from entrypoint.supervise.finish import run_finish_hooks
 
-    run_finish_hooks(sup, code, env)
+    run_finish_hooks(sup, code, hook_env)
     if follower is not None:
         follower.finish()
     return code

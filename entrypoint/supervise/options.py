@@ -31,7 +31,8 @@ Renders templates, runs hooks, waits for dependencies, then runs COMMAND as a
 well-behaved PID 1: forwards signals, reaps zombies, stops the whole process
 tree gracefully.  Every option can also be set as ENTRYPOINT_<NAME>
 (e.g. ENTRYPOINT_GRACE_PERIOD=10); list values there are whitespace-separated,
-except ENTRYPOINT_TEMPLATES (for --template), a comma list.
+except the path lists ENTRYPOINT_TEMPLATES (for --template), ENTRYPOINT_ENV_FILE
+and ENTRYPOINT_LOG_FILE, which are comma lists.
 
 options:
   --template SRC[:DEST]     render before the start (repeatable)
