@@ -20,6 +20,7 @@ import sys
 from entrypoint.commands.check_report import FORMATS, Problem, format_problems
 from entrypoint.commands.context_args import add_context_arguments, environment_from_args
 from entrypoint.commands.render import add_render_options, selection_from
+from entrypoint.commands.watching import add_watch_options, watch_command
 from entrypoint.context.settings import EntrypointSettings, load_settings
 from entrypoint.errors import EX_CONFIG, ConfigError, TemplateError, UsageError
 from entrypoint.render.engine import render_specs
@@ -47,16 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
                              "--expand-args` expands them")
     parser.add_argument("templates", nargs="*", metavar="TEMPLATE",
                         help="template files or directories (default: the templates directory)")
+    add_watch_options(parser)
     return parser
 
 
 def main(argv: list[str]) -> int:
     ns = build_parser().parse_args(argv)
+    if ns.watch:
+        return watch_command(ns, check_once, command="check")
     return check_once(ns)
 
 
 def check_once(ns: argparse.Namespace) -> int:
-    """One complete check, reported in ``ns.format``; returns the exit code (0 or 78)."""
+    """One complete check, reported in ``ns.format`` (what ``--watch`` repeats); 0 or 78."""
     checked, problems = collect_problems(ns)
     report(checked, problems, ns.format)
     return EX_CONFIG if problems else 0

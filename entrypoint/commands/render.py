@@ -9,6 +9,7 @@ from pathlib import Path
 
 from entrypoint import log
 from entrypoint.commands.context_args import add_context_arguments, environment_from_args
+from entrypoint.commands.watching import add_watch_options, watch_command
 from entrypoint.context.settings import EntrypointSettings, load_settings
 from entrypoint.errors import EX_CONFIG, OutputError, TemplateError
 from entrypoint.render.engine import list_template_variables, render_specs
@@ -111,12 +112,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--variables", action="store_true",
                         help="list the variables each template uses instead of rendering")
     parser.add_argument("-v", "--verbose", action="store_true", help="name the files that changed")
+    add_watch_options(parser)
     parser.add_argument("templates", nargs="*", metavar="TEMPLATE[:DEST]")
     return parser
 
 
 def main(argv: list[str]) -> int:
     ns = build_parser().parse_args(argv)
+    if ns.watch:
+        return watch_command(ns, render_once, command="render")
+    return render_once(ns)
+
+
+def render_once(ns: argparse.Namespace) -> int:
+    """One render of the parsed command line (what ``--watch`` repeats)."""
     if ns.verbose:
         log.set_level(log.VERBOSE)
     settings = load_settings()
