@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from entrypoint.commands.context_args import add_context_arguments, environment_from_args
 from entrypoint.commands.render import add_render_options, selection_from
@@ -71,4 +72,4 @@ def _plan_one(
     if arg is not None:
         return plan_argument(arg.partition(":")[0], syntax)
     specs = [spec for item in settings.templates for spec in plan_argument(item.partition(":")[0], syntax)]
-    return specs + plan_directory(ns.templates_dir or settings.templates_dir, None, syntax, missing_ok=True)
+    return specs + plan_directory(ns.templates_dir or Path(settings.templates_dir), None, syntax, missing_ok=True)

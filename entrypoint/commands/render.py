@@ -72,8 +72,8 @@ def plan_from(
         return specs
     for arg in settings.templates:
         specs.extend(plan_argument(arg, syntax))
-    templates_dir = ns.templates_dir or settings.templates_dir
-    output_dir = ns.output_dir or settings.output_dir
+    templates_dir = ns.templates_dir or Path(settings.templates_dir)
+    output_dir = ns.output_dir or Path(settings.output_dir)
     specs.extend(plan_directory(templates_dir, output_dir, syntax, missing_ok=True))
     refuse_duplicate_destinations(specs)
     return specs

@@ -231,7 +231,7 @@ def _passing_undefined(function: Callable[..., object]) -> Callable[..., object]
 
 
 def make_environment(
-    *, undefined: type[jinja2.Undefined] = _StrictUndefined, include_dir: Path | None = None
+    *, undefined: type[jinja2.Undefined] = _StrictUndefined, include_dir: str | Path | None = None
 ) -> SandboxedEnvironment:
     """A sandbox with our filters; includes only from ``include_dir`` (None: none at all)."""
     loader = jinja2.FileSystemLoader(str(include_dir)) if include_dir is not None else None
@@ -272,7 +272,7 @@ def render_jinja(
     *,
     filename: str,
     strict: bool = True,
-    include_dir: Path | None = None,
+    include_dir: str | Path | None = None,
 ) -> str:
     """Render ``text``; failures become TemplateError (one) or TemplateErrors (several).
 
