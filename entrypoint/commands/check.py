@@ -10,10 +10,9 @@ standard output on success and standard error on failure.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
+from entrypoint.commands import lightargs as argparse  # argparse's interface, not its import cost
 from entrypoint.commands.context_args import add_context_arguments, environment_from_args
 from entrypoint.commands.render import add_render_options, selection_from
 from entrypoint.context.settings import EntrypointSettings, load_settings
@@ -72,4 +71,4 @@ def _plan_one(
     if arg is not None:
         return plan_argument(arg.partition(":")[0], syntax)
     specs = [spec for item in settings.templates for spec in plan_argument(item.partition(":")[0], syntax)]
-    return specs + plan_directory(ns.templates_dir or Path(settings.templates_dir), None, syntax, missing_ok=True)
+    return specs + plan_directory(ns.templates_dir or settings.templates_dir, None, syntax, missing_ok=True)

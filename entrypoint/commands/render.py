@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Sequence
-from pathlib import Path
 
 from entrypoint import log
+from entrypoint.commands import lightargs as argparse  # argparse's interface, not its import cost
 from entrypoint.commands.context_args import add_context_arguments, environment_from_args
 from entrypoint.context.settings import EntrypointSettings, load_settings
 from entrypoint.errors import EX_CONFIG, OutputError, TemplateError
@@ -20,8 +18,11 @@ from entrypoint.render.plan import (
     refuse_duplicate_destinations,
 )
 from entrypoint.render.writer import RenderedFile, write_all
+from entrypoint.supervise.options import SYNTAXES
 
-SYNTAXES = ("auto", "envsubst", "shell", "jinja")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 def add_render_options(parser: argparse.ArgumentParser) -> None:
@@ -34,9 +35,9 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
                         help="substitute only variables starting with P (comma list; shell/envsubst)")
     parser.add_argument("--braced-only", action="store_true", default=None,
                         help="substitute only ${NAME} forms; bare $name is left alone (nginx)")
-    parser.add_argument("--templates-dir", type=Path, default=None, metavar="DIR",
+    parser.add_argument("--templates-dir", default=None, metavar="DIR",
                         help="templates directory used when no TEMPLATE is given")
-    parser.add_argument("--output-dir", type=Path, default=None, metavar="DIR",
+    parser.add_argument("--output-dir", default=None, metavar="DIR",
                         help="output directory for the templates directory (default /)")
 
 
@@ -72,8 +73,8 @@ def plan_from(
         return specs
     for arg in settings.templates:
         specs.extend(plan_argument(arg, syntax))
-    templates_dir = ns.templates_dir or Path(settings.templates_dir)
-    output_dir = ns.output_dir or Path(settings.output_dir)
+    templates_dir = ns.templates_dir or settings.templates_dir
+    output_dir = ns.output_dir or settings.output_dir
     specs.extend(plan_directory(templates_dir, output_dir, syntax, missing_ok=True))
     refuse_duplicate_destinations(specs)
     return specs
@@ -86,12 +87,12 @@ def report_errors(errors: Sequence[TemplateError]) -> None:
 
 def render_to_files(
     specs: list[TemplateSpec], env: dict[str, str], *, strict: bool | None, selection: Selection
-) -> tuple[list[Path], list[TemplateError]]:
+) -> tuple[list[str], list[TemplateError]]:
     """Render all in memory, then write all; on any error write nothing."""
     outputs, errors = render_specs(specs, env, strict=strict, selection=selection)
     if errors:
         return [], errors
-    return write_all(rendered_files(outputs)), []
+    return [str(path) for path in write_all(rendered_files(outputs))], []
 
 
 def rendered_files(outputs: Sequence[tuple[TemplateSpec, bytes, int]]) -> list[RenderedFile]:
@@ -152,9 +153,10 @@ def print_variables(specs: list[TemplateSpec], selection: Selection) -> int:
     errors: list[TemplateError] = []
     lines: list[str] = []
     for spec in specs:
-        name = str(spec.src)
+        name = spec.src
         try:
-            data = spec.src.read_bytes()
+            with open(spec.src, "rb") as fh:
+                data = fh.read()
             uses = list_template_variables(data, filename=name, syntax=spec.syntax, selection=selection)
         except TemplateError as exc:
             errors.append(exc)

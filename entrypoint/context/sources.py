@@ -16,9 +16,9 @@ from entrypoint.errors import ContextError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from typing import Union
+    from typing import TypeAlias
 
-    StrPath = Union[str, "os.PathLike[str]"]
+    StrPath: TypeAlias = str | os.PathLike[str]
 
 FILE_SUFFIX = "_FILE"
 MAX_SECRET_BYTES = 1 << 20

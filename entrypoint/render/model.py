@@ -38,7 +38,7 @@ class Selection:
     every name.  Immutable by convention.
     """
 
-    __slots__ = ("names", "prefixes", "braced_only")
+    __slots__ = ("braced_only", "names", "prefixes")
 
     def __init__(self, names: frozenset[str] | None = None, prefixes: tuple[str, ...] = (),
                  braced_only: bool = False) -> None:
@@ -76,7 +76,7 @@ EVERYTHING = Selection()
 class VariableUse:
     """One reference found in a template (for `--variables` listings)."""
 
-    __slots__ = ("name", "line", "column", "default", "operator")
+    __slots__ = ("column", "default", "line", "name", "operator")
 
     def __init__(self, name: str, line: int, column: int, default: str | None = None,
                  operator: str | None = None) -> None:

@@ -21,15 +21,15 @@ from entrypoint.render.model import TEMPLATE_SUFFIXES, syntax_for
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Union
+    from typing import TypeAlias
 
-    StrPath = Union[str, "os.PathLike[str]"]
+    StrPath: TypeAlias = str | os.PathLike[str]
 
 
 class TemplateSpec:
     """One template: where it comes from, where it goes, which syntax.  Immutable by convention."""
 
-    __slots__ = ("src", "dest", "syntax", "create_dirs_under")
+    __slots__ = ("create_dirs_under", "dest", "src", "syntax")
 
     def __init__(self, src: str, dest: str | None, syntax: str, create_dirs_under: str | None = None) -> None:
         self.src = src

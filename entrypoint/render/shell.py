@@ -83,7 +83,7 @@ class _Text:
 class _Ref:
     """``$NAME`` or ``${NAME}``; the span lets an unselected one be copied verbatim."""
 
-    __slots__ = ("name", "braced", "start", "end")
+    __slots__ = ("braced", "end", "name", "start")
 
     def __init__(self, name: str, braced: bool, start: int, end: int) -> None:
         self.name = name
@@ -95,7 +95,7 @@ class _Ref:
 class _Expansion:
     """``${NAME OP word}``; ``valid`` is False for a consumed-but-rejected form."""
 
-    __slots__ = ("name", "op", "start", "word_start", "valid", "word", "word_end", "end")
+    __slots__ = ("end", "name", "op", "start", "valid", "word", "word_end", "word_start")
 
     def __init__(self, name: str, op: str, start: int, word_start: int, valid: bool = True) -> None:
         self.name = name
@@ -114,7 +114,7 @@ _Node = _Text | _Ref | _Expansion
 class _Problem:
     """An error before line/column are known (computed only if there are errors)."""
 
-    __slots__ = ("pos", "message", "variable")
+    __slots__ = ("message", "pos", "variable")
 
     def __init__(self, pos: int, message: str, variable: str | None = None) -> None:
         self.pos = pos
@@ -123,7 +123,7 @@ class _Problem:
 
 
 class _Parsed:
-    __slots__ = ("nodes", "uses", "problems")
+    __slots__ = ("nodes", "problems", "uses")
 
     def __init__(self, nodes: list[_Node], uses: list[_Ref | _Expansion], problems: list[_Problem]) -> None:
         self.nodes = nodes
@@ -298,7 +298,7 @@ class _Parser:
 
 
 class _EvalFrame:
-    __slots__ = ("nodes", "pending", "index", "parts")
+    __slots__ = ("index", "nodes", "parts", "pending")
 
     def __init__(self, nodes: list[_Node], pending: _Expansion | None) -> None:
         self.nodes = nodes

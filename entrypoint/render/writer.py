@@ -25,9 +25,9 @@ from entrypoint.errors import OutputError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from typing import Union
+    from typing import TypeAlias
 
-    StrPath = Union[str, "os.PathLike[str]"]
+    StrPath: TypeAlias = str | os.PathLike[str]
 
 TEMP_PREFIX = ".entrypoint-"
 TEMP_SUFFIX = ".tmp"
@@ -37,7 +37,7 @@ DEFAULT_MODE = 0o644
 class RenderedFile:
     """Bytes for one destination."""
 
-    __slots__ = ("dest", "data", "mode", "create_dirs_under")
+    __slots__ = ("create_dirs_under", "data", "dest", "mode")
 
     def __init__(self, dest: StrPath, data: bytes, mode: int | None = None,
                  create_dirs_under: StrPath | None = None) -> None:
