@@ -18,9 +18,6 @@ SUBCOMMANDS: dict[str, str] = {
     "check": "entrypoint.commands.check",
     "env": "entrypoint.commands.env",
     "envsubst": "entrypoint.commands.envsubst",
-    # internal: the render step of `run`, executed in a short-lived child so
-    # that PID 1 never imports the rendering libraries.
-    "_prepare": "entrypoint.commands.prepare",
 }
 
 USAGE = """\

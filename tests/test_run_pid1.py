@@ -252,10 +252,6 @@ def test_stop_during_backoff_ends_at_once(tmp_path: Path) -> None:
 
 # -- start-up steps --------------------------------------------------------------------
 
-PREPARE = Path(__file__).parent.parent / "entrypoint" / "commands" / "prepare.py"
-
-
-@pytest.mark.skipif(not PREPARE.exists(), reason="entrypoint _prepare not available yet")
 def test_templates_are_rendered_before_the_start(tmp_path: Path) -> None:
     src = tmp_path / "app.conf.tmpl"
     dest = tmp_path / "app.conf"
@@ -266,7 +262,6 @@ def test_templates_are_rendered_before_the_start(tmp_path: Path) -> None:
     assert done.stdout == b"port = 31000\n"
 
 
-@pytest.mark.skipif(not PREPARE.exists(), reason="entrypoint _prepare not available yet")
 def test_template_error_exits_78_and_starts_nothing(tmp_path: Path) -> None:
     src = tmp_path / "bad.j2"
     src.write_text("{{ unclosed\n")

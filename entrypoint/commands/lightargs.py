@@ -33,6 +33,9 @@ class Namespace:
     def __init__(self, **values: Any) -> None:
         self.__dict__.update(values)
 
+    def __getattr__(self, name: str) -> Any:  # typed like argparse.Namespace: any attribute
+        raise AttributeError(name)
+
     def __repr__(self) -> str:
         return f"Namespace({self.__dict__!r})"
 

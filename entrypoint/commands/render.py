@@ -17,7 +17,8 @@ from entrypoint.render.plan import (
     plan_directory,
     refuse_duplicate_destinations,
 )
-from entrypoint.render.writer import RenderedFile, write_all
+from entrypoint.render.prepare import rendered_files
+from entrypoint.render.writer import write_all
 from entrypoint.supervise.options import SYNTAXES
 
 TYPE_CHECKING = False
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 
 def add_render_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by render, check and _prepare; None means "take the setting"."""
+    """Options shared by render and check; None means "take the setting" (ENTRYPOINT_*)."""
     parser.add_argument("--syntax", choices=SYNTAXES, default=None,
                         help="template syntax (default auto: .j2/.jinja -> jinja, else shell)")
     parser.add_argument("--only", metavar="NAMES", default=None,
@@ -93,12 +94,6 @@ def render_to_files(
     if errors:
         return [], errors
     return [str(path) for path in write_all(rendered_files(outputs))], []
-
-
-def rendered_files(outputs: Sequence[tuple[TemplateSpec, bytes, int]]) -> list[RenderedFile]:
-    """What the writer installs: every rendered template that has a destination."""
-    return [RenderedFile(dest=spec.dest, data=data, mode=mode, create_dirs_under=spec.create_dirs_under)
-            for spec, data, mode in outputs if spec.dest is not None]
 
 
 def build_parser() -> argparse.ArgumentParser:

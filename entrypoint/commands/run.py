@@ -72,15 +72,14 @@ def _run(argv: list[str]) -> int:
 
 def _watcher(opts: RunOptions, environ: dict[str, str]) -> Watcher | None:
     """inotify on what the render reads; a failure costs the feature, not the app."""
-    from entrypoint.supervise.steps import prepare_argv
+    from entrypoint.supervise.steps import render_work
     from entrypoint.supervise.watch import Watcher, watch_paths_from_env
 
     templates = opts.templates if "templates" in opts.from_cli else []
     try:
-        templates_dir = opts.templates_dir if "templates_dir" in opts.from_cli else None
-        paths = watch_paths_from_env(environ, templates, templates_dir=templates_dir,
+        paths = watch_paths_from_env(environ, templates, templates_dir=opts.templates_dir,
                                      env_files=opts.env_files)
-        return Watcher(paths, render_argv=prepare_argv(opts),
+        return Watcher(paths, render=render_work(opts, environ),
                        quiet_period=opts.watch_quiet, max_wait=opts.watch_max_wait)
     except OSError as exc:
         log.warn(f"--watch unavailable ({exc.strerror or exc}); templates are rendered once")

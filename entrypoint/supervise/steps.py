@@ -1,10 +1,11 @@
-"""Start-up steps before the app: render, hooks, waits — each in a short-lived child.
+"""Start-up steps before the app: render, hooks, waits — each in a short-lived fork of PID 1.
 
-PID 1 stays lean because the heavy parts never run in it: rendering (Jinja2,
-pydantic) is a fresh interpreter (``entrypoint _prepare``); hooks
-(subprocess) and waits (socket, ssl, http.client) run in a fork of this
-process, so whatever they import dies with them.  Each step is supervised
-like the app: a stop signal reaches it and ends the start-up.
+PID 1 stays lean because the heavy parts never run in it: rendering
+(``entrypoint.render``, and Jinja2 or pydantic when a template needs them),
+hooks (subprocess) and waits (socket, ssl, http.client) each run in a fork of
+this process that imports what it needs after the fork, so whatever it
+imports dies with it.  No step starts a new interpreter.  Each step is
+supervised like the app: a stop signal reaches it and ends the start-up.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import sys
 
 from entrypoint import log
 from entrypoint.errors import EX_CONFIG, EntrypointError
-from entrypoint.supervise import spawn
+from entrypoint.supervise import signals, spawn
+from entrypoint.supervise.results import StepResult, read_records
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,49 +39,59 @@ def has_templates(opts: RunOptions) -> bool:
     return bool(opts.templates) or os.path.isdir(opts.templates_dir)
 
 
-def prepare_argv(opts: RunOptions) -> list[str]:
-    """The render command.  Only command-line options are passed on: ``_prepare``
-    reads the ``ENTRYPOINT_*`` environment itself, with the same names."""
-    argv = [sys.executable, "-m", "entrypoint", "_prepare"]
-    if "templates" in opts.from_cli:
-        for template in opts.templates:
-            argv += ["--template", template]
-    if "templates_dir" in opts.from_cli:
-        argv += ["--templates-dir", opts.templates_dir]
-    if "env_files" in opts.from_cli:
-        for env_file in opts.env_files:
-            argv += ["--env-file", env_file]
-    if opts.check_cmd:
-        argv += ["--check-cmd", opts.check_cmd]
-    if opts.verbosity != 1:
-        argv.append("-v" if opts.verbosity > 1 else "-q")
-    return argv
+def render_needed(opts: RunOptions) -> bool:
+    """Whether the render fork runs at all (more products of it, such as expanded args, go here)."""
+    return has_templates(opts)
 
 
-def render(sup: Supervisor, env: dict[str, str]) -> None:
-    if not has_templates(sup.opts):
-        return
-    argv = prepare_argv(sup.opts)
+def render_work(opts: RunOptions, environ: dict[str, str]) -> Callable[[int], int]:
+    """The render step's body, for a forked child: its imports happen there, after the fork."""
+    def work(result_fd: int) -> int:
+        from entrypoint.render.prepare import render_step
+
+        return render_step(opts, environ, result_fd)
+
+    return work
+
+
+def render(sup: Supervisor, env: dict[str, str]) -> StepResult:
+    """Render the templates in a fork of PID 1; the records it sent back (see results.py)."""
+    if not render_needed(sup.opts):
+        return StepResult()
     log.info("rendering templates")
+    work = render_work(sup.opts, env)
+    pid, memfd = spawn.fork_step(env_out=True)
+    assert memfd is not None
+    if pid == 0:
+        _finish_child("rendering the templates", lambda: work(memfd))
     try:
-        pid = spawn.spawn(argv, env)
-    except spawn.ExecFailed as exc:
-        log.error(str(exc))
-        raise StepFailed(EX_CONFIG) from None
-    code = sup.supervise(pid, forward=False, cleanup=False)
-    if sup.stopping:
-        raise StepFailed(code)
-    if code != 0:
-        if code != EX_CONFIG:
-            log.error(f"rendering the templates failed (exit {code}); not starting")
-        raise StepFailed(EX_CONFIG)
+        code = sup.supervise(pid, forward=False, cleanup=False)
+        if sup.stopping:
+            raise StepFailed(code)
+        if code != 0:
+            if code != EX_CONFIG:
+                log.error(f"{describe_failure(code, 'rendering the templates')}; nothing was installed, "
+                          "not starting")
+            raise StepFailed(EX_CONFIG)
+        return read_records(memfd)
+    finally:
+        os.close(memfd)
 
 
-def _finish_child(action: str, work: Callable[[], None]) -> None:
-    """Child side of a forked step: run ``work``, exit with its verdict.  Never returns."""
+def describe_failure(code: int, action: str) -> str:
+    """``... was killed by SIGKILL (out of memory?)`` or ``... failed (exit N)``."""
+    if code > 128:
+        signum = code - 128
+        oom = " (out of memory? a memory limit kills with SIGKILL)" if signum == signals.SIGKILL else ""
+        return f"{action} was killed by {signals.name(signum)}{oom}"
+    return f"{action} failed (exit {code})"
+
+
+def _finish_child(action: str, work: Callable[[], int | None]) -> None:
+    """Child side of a forked step: run ``work``, exit with its verdict (its int, else 0).  Never returns."""
     code = 0
     try:
-        work()
+        code = work() or 0
     except EntrypointError as exc:
         log.error(str(exc))
         code = exc.exit_code
