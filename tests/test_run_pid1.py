@@ -271,6 +271,19 @@ def test_template_error_exits_78_and_starts_nothing(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
+def test_a_killed_render_is_exit_78_with_a_clear_message_and_no_file_changed(tmp_path: Path) -> None:
+    """SIGKILL of the render fork (what the OOM killer does), here from its own --check-cmd."""
+    src, dest, marker = tmp_path / "app.conf.tmpl", tmp_path / "app.conf", tmp_path / "started"
+    src.write_text("port = ${PORT0}\n")
+    dest.write_text("old\n")
+    done = run_ns(["--template", f"{src}:{dest}", "--check-cmd", "kill -9 $PPID", "--", "touch", str(marker)],
+                  env=base_env(PORT0="31000"))
+    assert done.returncode == 78, done.stderr
+    assert b"rendering the templates was killed by SIGKILL (out of memory?" in done.stderr
+    assert b"Traceback" not in done.stderr
+    assert dest.read_text() == "old\n" and not marker.exists()
+
+
 def test_no_templates_means_no_render_child(tmp_path: Path) -> None:
     env = base_env(ENTRYPOINT_TEMPLATES_DIR=str(tmp_path / "missing"),
                    ENTRYPOINT_HOOKS_DIR=str(tmp_path / "no"))
