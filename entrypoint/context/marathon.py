@@ -11,13 +11,12 @@ app's own string ``env`` entries.
 from __future__ import annotations
 
 import json
-import random
 import re
-import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # random, uuid and datetime are imported where they are used: `check` pays for less
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 from entrypoint.context.javafmt import double_to_string
 from entrypoint.context.sources import MarathonOptions
@@ -40,20 +39,48 @@ _VERSION_RE = re.compile(r"(\d+)\.(\d+)")
 HostPort = int | None  # None: a mapping that consumes no host port
 
 
-@dataclass(frozen=True)
-class DeclaredPort:
+class _Record:
+    """A frozen record with keyword construction and equality (no :mod:`dataclasses`: its
+    :mod:`inspect` import alone is most of a ``check``'s start-up)."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def __init__(self, **values: Any) -> None:
+        missing = set(self.__slots__) - set(values)
+        if missing or set(values) - set(self.__slots__):
+            raise TypeError(f"{type(self).__name__}: fields {sorted(self.__slots__)}, got {sorted(values)}")
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and all(
+            getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    def __hash__(self) -> int:
+        return hash(tuple(repr(getattr(self, n)) for n in self.__slots__))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+
+class DeclaredPort(_Record):
     """One declared port, normalised the way Marathon stores it."""
 
+    __slots__ = ("requested", "name", "fixed_host", "has_host")
     requested: int  # containerPort (mappings) or the (service) port (definitions)
     name: str | None
     fixed_host: int | None  # host port Marathon must use (requirePorts / fixed hostPort)
     has_host: bool  # False: container network mapping without hostPort
 
 
-@dataclass(frozen=True)
-class AppSpec:
+class AppSpec(_Record):
     """The parts of an app definition that shape the environment."""
 
+    __slots__ = ("app_id", "version", "cpus", "mem", "disk", "gpus", "docker_image", "labels", "ports", "env")
     app_id: str
     version: str
     cpus: float
@@ -147,6 +174,8 @@ def _version(raw: Any) -> str:
     if not isinstance(raw, str):
         raise _field("version", f"must be an ISO-8601 timestamp string, got {_json_type(raw)}")
     try:
+        from datetime import UTC, datetime
+
         stamp = datetime.fromisoformat(raw)
     except ValueError:
         raise _field("version", f"{raw!r} is not an ISO-8601 timestamp") from None
@@ -432,6 +461,8 @@ def resolve_ports(
 
 def _generated_port(seed: str, index: int, used: set[int]) -> int:
     """Marathon picks at random; offline we pick reproducibly from the app id."""
+    import random
+
     rng = random.Random(f"{seed}#{index}")
     while True:
         port = rng.randint(GENERATED_PORT_MIN, GENERATED_PORT_MAX)
@@ -482,6 +513,9 @@ def safe_path(app_id: str) -> str:
 
 def fresh_task_id(app_id: str, version: tuple[int, int]) -> str:
     """A new id in the format of that Marathon version (time-based uuid, random node)."""
+    import random
+    import uuid
+
     node = random.getrandbits(48) | 0x010000000000  # multicast bit: not a real MAC
     ident = uuid.uuid1(node=node)
     if version >= (1, 8):
@@ -550,6 +584,8 @@ def synthesize(
 
 def mesos_docker_env(task_id: str) -> dict[str, str]:
     """What the Mesos docker containerizer adds (1.4+ container naming)."""
+    import uuid
+
     container_id = uuid.uuid5(uuid.NAMESPACE_URL, f"mesos-task:{task_id}")
     return {"MESOS_SANDBOX": MESOS_SANDBOX, "MESOS_CONTAINER_NAME": f"mesos-{container_id}"}
 

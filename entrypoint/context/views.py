@@ -16,6 +16,7 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
+    from typing import Any
 
 
 class _Lazy:
@@ -41,7 +42,8 @@ class _Lazy:
         return self._get()[key]  # type: ignore[index]
 
     def __iter__(self) -> Iterator[object]:
-        return iter(self._get())  # type: ignore[call-overload]
+        target: Any = self._get()
+        return iter(target)
 
     def __len__(self) -> int:
         return len(self._get())  # type: ignore[arg-type]
@@ -92,7 +94,8 @@ def template_objects(env: Mapping[str, str]) -> dict[str, object]:
     marathon_view = _Lazy(marathon)
 
     def jvm_heap(fraction: float = 0.75, overhead_mib: float = 0.0, default: str | None = None) -> str:
-        heap: str = orchestrator.jvm_heap(fraction, overhead_mib, default)  # type: ignore[attr-defined]
+        target: Any = orchestrator._get()
+        heap: str = target.jvm_heap(fraction, overhead_mib, default)
         return heap
 
     return {
