@@ -112,7 +112,7 @@ def test_env_files_feed_the_templates_and_settings_come_from_one_table(tmp_path:
     env = {"ENTRYPOINT_TEMPLATES": f"{tmp_path}/a.tmpl:{tmp_path}/a.conf",
            "ENTRYPOINT_ENV_FILE": f"{tmp_path}/one.env, {tmp_path}/two.env",
            "ENTRYPOINT_ONLY": "A", "ENTRYPOINT_TEMPLATES_DIR": str(tmp_path / "none"), "A": "env", "B": "env"}
-    result, report = prepare([], env)
+    result, _ = prepare([], env)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "a.conf").read_text() == "a=from-file b=${B}\n"  # --only A: B stays
 

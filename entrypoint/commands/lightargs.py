@@ -58,7 +58,8 @@ class _Action:
         "type",
     )
 
-    def __init__(self, names: tuple[str, ...], dest: str, action: str, default: Any, choices: Sequence[Any] | None,
+    def __init__(self, names: tuple[str, ...], dest: str, action: str, default: Any,
+                 choices: Sequence[Any] | None,
                  type: Callable[[str], Any] | None, help: str | None, metavar: str | None, nargs: str | None,
                  group: int | None, title: str | None) -> None:
         self.names = names
@@ -113,13 +114,15 @@ class ArgumentParser:
         self._groups += 1
         return _Group(self, None, self._groups)
 
-    def _add(self, names: tuple[str, ...], kwargs: dict[str, Any], title: str | None, group: int | None) -> None:
+    def _add(self, names: tuple[str, ...], kwargs: dict[str, Any], title: str | None,
+             group: int | None) -> None:
         action = kwargs.get("action") or "store"
         if action not in ("store", "store_true", "store_false", "append", "help"):
             raise TypeError(f"lightargs: unsupported action {action!r}")
         if not names[0].startswith("-"):
             dest = kwargs.get("dest") or names[0]
-            self._positional = _Action(names, dest, "positional", kwargs.get("default"), kwargs.get("choices"),
+            self._positional = _Action(names, dest, "positional", kwargs.get("default"),
+                                       kwargs.get("choices"),
                                        kwargs.get("type"), kwargs.get("help"), kwargs.get("metavar"),
                                        kwargs.get("nargs"), None, title)
             return
@@ -153,7 +156,8 @@ class ArgumentParser:
         values: dict[str, Any] = {}
         for action in self._actions:
             if action.action != "help" and action.dest not in values:
-                values[action.dest] = list(action.default) if isinstance(action.default, list) else action.default
+                default = action.default
+                values[action.dest] = list(default) if isinstance(default, list) else default
         positional: list[str] = []
         seen_in_group: dict[int, _Action] = {}
         i = 0

@@ -13,14 +13,14 @@ from __future__ import annotations
 import json
 import re
 
+from entrypoint.context.javafmt import double_to_string
+from entrypoint.context.sources import MarathonOptions
+from entrypoint.errors import ContextError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # random, uuid and datetime are imported where they are used: `check` pays for less
     from collections.abc import Mapping, Sequence
     from typing import Any
-
-from entrypoint.context.javafmt import double_to_string
-from entrypoint.context.sources import MarathonOptions
-from entrypoint.errors import ContextError
 
 DEFAULT_VERSION = "1970-01-01T00:00:00.000Z"
 SERVICE_PORT_MIN = 10000  # Marathon's --local_port_min default
@@ -70,7 +70,7 @@ class _Record:
 class DeclaredPort(_Record):
     """One declared port, normalised the way Marathon stores it."""
 
-    __slots__ = ("requested", "name", "fixed_host", "has_host")
+    __slots__ = ("fixed_host", "has_host", "name", "requested")
     requested: int  # containerPort (mappings) or the (service) port (definitions)
     name: str | None
     fixed_host: int | None  # host port Marathon must use (requirePorts / fixed hostPort)
@@ -80,7 +80,7 @@ class DeclaredPort(_Record):
 class AppSpec(_Record):
     """The parts of an app definition that shape the environment."""
 
-    __slots__ = ("app_id", "version", "cpus", "mem", "disk", "gpus", "docker_image", "labels", "ports", "env")
+    __slots__ = ("app_id", "cpus", "disk", "docker_image", "env", "gpus", "labels", "mem", "ports", "version")
     app_id: str
     version: str
     cpus: float

@@ -36,7 +36,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> RunOptions:
 
 
 def selection_of(settings: RunOptions) -> Selection:
-    """Which references a shell/envsubst template substitutes, per ``--only``/``--prefix``/``--braced-only``."""
+    """What a shell/envsubst template substitutes (``--only``, ``--prefix``, ``--braced-only``)."""
     return Selection(
         names=frozenset(settings.only) if settings.only else None,
         prefixes=tuple(settings.prefix),

@@ -67,7 +67,8 @@ class Selection:
         return hash(self._key())
 
     def __repr__(self) -> str:
-        return f"Selection(names={self.names!r}, prefixes={self.prefixes!r}, braced_only={self.braced_only!r})"
+        return (f"Selection(names={self.names!r}, prefixes={self.prefixes!r}, "
+                f"braced_only={self.braced_only!r})")
 
 
 EVERYTHING = Selection()

@@ -15,8 +15,6 @@ recursion, so nesting depth is bounded by memory only.
 
 from __future__ import annotations
 
-import bisect
-
 from entrypoint.errors import TemplateError, TemplateErrors
 from entrypoint.render.model import EVERYTHING, Selection, VariableUse
 
@@ -63,7 +61,7 @@ def _name_end(text: str, k: int) -> int:
 
 
 def _unsupported_end(text: str, k: int) -> int | None:
-    """Where a bash-only ``${...OP`` form starting at ``k`` ends, or None (the rare path: compiles a regex)."""
+    """Where a bash-only ``${...OP`` form starting at ``k`` ends, or None (rare: compiles a regex)."""
     global _unsupported_re
     if _unsupported_re is None:
         import re
@@ -392,6 +390,8 @@ def _errors(text: str, filename: str, problems: list[_Problem]) -> TemplateError
 
 
 def _line_col(newlines: list[int], pos: int) -> tuple[int, int]:
+    import bisect  # error and listing paths only
+
     before = bisect.bisect_left(newlines, pos)
     line_start = newlines[before - 1] + 1 if before else 0
     return before + 1, pos - line_start + 1
