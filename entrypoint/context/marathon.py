@@ -11,7 +11,9 @@ app's own string ``env`` entries.
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
 
 from entrypoint.context.javafmt import double_to_string
 from entrypoint.context.sources import MarathonOptions
@@ -511,13 +513,20 @@ def safe_path(app_id: str) -> str:
     return "_".join(s for s in app_id.split("/") if s)
 
 
+def _uuid1(node: int) -> str:
+    """A time-based UUID as :func:`uuid.uuid1` makes it (the uuid module costs more to import)."""
+    timestamp = time.time_ns() // 100 + 0x01B21DD213814000  # 100 ns steps since 1582-10-15
+    clock_seq = int.from_bytes(os.urandom(2), "big") & 0x3FFF
+    time_low, time_mid = timestamp & 0xFFFFFFFF, (timestamp >> 32) & 0xFFFF
+    time_hi = ((timestamp >> 48) & 0x0FFF) | 0x1000  # version 1
+    return (f"{time_low:08x}-{time_mid:04x}-{time_hi:04x}-"
+            f"{(clock_seq >> 8) | 0x80:02x}{clock_seq & 0xFF:02x}-{node:012x}")  # RFC 4122 variant
+
+
 def fresh_task_id(app_id: str, version: tuple[int, int]) -> str:
     """A new id in the format of that Marathon version (time-based uuid, random node)."""
-    import random
-    import uuid
-
-    node = random.getrandbits(48) | 0x010000000000  # multicast bit: not a real MAC
-    ident = uuid.uuid1(node=node)
+    node = int.from_bytes(os.urandom(6), "big") | 0x010000000000  # multicast bit: not a real MAC
+    ident = _uuid1(node)
     if version >= (1, 8):
         return f"{safe_path(app_id)}.instance-{ident}._app.1"
     return f"{safe_path(app_id)}.{ident}"
