@@ -461,6 +461,9 @@ def test_any_orchestrator_values_render_or_fail_naming_a_variable(env: dict[str,
     [
         (b'{"id": "/a",}', "not valid JSON"),
         (b"", "not valid JSON"),
+        (b"\xef\xbb\xbf{}", "not valid JSON"),  # a byte-order mark, as json refuses it
+        (b'{"id": "/a"} {}', "not valid JSON: Extra data"),
+        (b'{"id": "/a", "cpus": ' + b"1" * 5000 + b"}", "not valid JSON: Exceeds the limit"),  # a traceback
         (b"[]", "must be a JSON object, not an array"),
         (b'"app"', "must be a JSON object, not a string"),
         (b"null", "must be a JSON object, not null"),

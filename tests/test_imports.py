@@ -149,3 +149,14 @@ def test_pid1_modules_stay_standard_library(tmp_path: Path) -> None:
     assert HEAVY & top_level(modules) == set()
     assert not {m for m in modules if m.startswith(("entrypoint.render", "entrypoint.context"))}
     assert os.path.basename(sys.executable).startswith("python")
+
+
+def test_check_against_a_marathon_app_stays_light() -> None:
+    """`check --marathon-app` of the reference example: the app JSON is read with json's C scanner."""
+    example = Path(__file__).resolve().parent.parent / "examples" / "reference-deployment"
+    done, modules = imported_by(["check", "--marathon-app", str(example / "app.json"), str(example / "templates")],
+                                example)
+    assert done.returncode == 0, done.stderr
+    assert "entrypoint.context.marathon" in modules
+    assert HEAVY & top_level(modules) == set()
+    assert (LIGHT_PATH_AVOIDS | {"re", "decimal", "uuid", "random"}) & modules == set()

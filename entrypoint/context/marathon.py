@@ -10,9 +10,7 @@ app's own string ``env`` entries.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import time
 
 from entrypoint.context.javafmt import double_to_string
@@ -35,8 +33,8 @@ LABEL_VALUE_LIMIT = 512
 MESOS_SANDBOX = "/mnt/mesos/sandbox"
 MAX_APP_CHARS = 64 << 20  # far above any real app definition, megabyte labels included
 
-_LABEL_INVALID = re.compile(r"[^a-zA-Z0-9_]+")
-_VERSION_RE = re.compile(r"(\d+)\.(\d+)")
+_LABEL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_JSON_SPACE = " \t\n\r"
 
 HostPort = int | None  # None: a mapping that consumes no host port
 
@@ -110,17 +108,60 @@ def load_app(path: str) -> AppSpec:
     if len(text) > MAX_APP_CHARS:
         raise ContextError(f"app definition is larger than {MAX_APP_CHARS >> 20} Mi characters", source=path)
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ContextError(
-            f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", source=path
-        ) from None
+        data = loads_json(text)
+    except ValueError as exc:  # json.JSONDecodeError, or int()'s digit limit on a 5000-digit number
+        msg = getattr(exc, "msg", None)
+        where = f" at line {getattr(exc, 'lineno', '?')} column {getattr(exc, 'colno', '?')}" if msg else ""
+        raise ContextError(f"not valid JSON: {msg or exc}{where}", source=path) from None
     except RecursionError:  # the json module recurses per nesting level
         raise ContextError("not valid JSON here: nested too deeply", source=path) from None
     try:
         return parse_app(data)
     except ContextError as exc:
         raise ContextError(exc.message, variable=exc.variable, source=path) from None
+
+
+def loads_json(text: str) -> Any:
+    """:func:`json.loads`, through the C scanner the json package itself uses (``_json``).
+
+    Importing :mod:`json` costs ``check --marathon-app`` its :mod:`re` and :mod:`enum` (the
+    decoder's regular expressions), a third of its start-up.  The C scanner needs neither.
+    Anything unusual (an error, a byte-order mark, trailing data) goes to :func:`json.loads`
+    itself, so errors are exactly the json module's :class:`json.JSONDecodeError`.
+    """
+    factory: Any = None
+    try:
+        from _json import make_scanner as factory
+    except ImportError:  # pragma: no cover - CPython always has it
+        pass
+    if factory is not None:
+        start = len(text) - len(text.lstrip(_JSON_SPACE))
+        try:
+            value, end = factory(_JsonContext())(text, start)
+        except RecursionError:
+            raise
+        except Exception:  # any refusal: json.loads below says exactly what and where
+            pass
+        else:
+            if not text[end:].strip(_JSON_SPACE):
+                return value
+    import json
+
+    return json.loads(text)
+
+
+class _JsonContext:
+    """What ``_json.make_scanner`` reads from a :class:`json.JSONDecoder`, with json's defaults."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+
+    @staticmethod
+    def parse_constant(name: str) -> float:
+        return {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}[name]
 
 
 def parse_app(data: Any) -> AppSpec:
@@ -502,11 +543,44 @@ def ports_env(
 
 def parse_version(text: str) -> tuple[int, int]:
     """'1.10', '1.4.x', 'HEAD(1.10)', '1.9.109' -> (major, minor)."""
-    match = _VERSION_RE.search(text)
-    if match is None:
+    found = _first_version(text)
+    if found is None:
         raise ContextError(f"--marathon-version: {text!r} is not a version like 1.10",
                            variable="--marathon-version")
-    return int(match.group(1)), int(match.group(2))
+    return found
+
+
+def _first_version(text: str) -> tuple[int, int] | None:
+    """The first ``DIGITS.DIGITS`` in ``text`` (as ``re.search(r"(\\d+)\\.(\\d+)")`` finds it)."""
+    n, i = len(text), 0
+    while i < n:
+        if not text[i].isdecimal():
+            i += 1
+            continue
+        j = i
+        while j < n and text[j].isdecimal():
+            j += 1
+        if j + 1 < n and text[j] == "." and text[j + 1].isdecimal():
+            k = j + 1
+            while k < n and text[k].isdecimal():
+                k += 1
+            return int(text[i:j]), int(text[j + 1 : k])
+        i = j  # a match inside this run of digits would need the same '.' after it
+    return None
+
+
+def _label_name(key: str) -> str:
+    """``re.sub(r"[^a-zA-Z0-9_]+", "_", key)``: every run of other characters becomes one ``_``."""
+    out: list[str] = []
+    in_run = False
+    for char in key:
+        if char in _LABEL_CHARS:
+            out.append(char)
+            in_run = False
+        elif not in_run:
+            out.append("_")
+            in_run = True
+    return "".join(out)
 
 
 def safe_path(app_id: str) -> str:
@@ -539,7 +613,7 @@ def label_env(labels: Mapping[str, str]) -> dict[str, str]:
     for key, value in labels.items():
         if _java_len(key) >= LABEL_KEY_LIMIT or _java_len(value) >= LABEL_VALUE_LIMIT:
             continue
-        name = _LABEL_INVALID.sub("_", key).upper()
+        name = _label_name(key).upper()
         if name not in names:
             names.append(name)
         env[f"MARATHON_APP_LABEL_{name}"] = value
