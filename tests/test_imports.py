@@ -154,8 +154,8 @@ def test_pid1_modules_stay_standard_library(tmp_path: Path) -> None:
 def test_check_against_a_marathon_app_stays_light() -> None:
     """`check --marathon-app` of the reference example: the app JSON is read with json's C scanner."""
     example = Path(__file__).resolve().parent.parent / "examples" / "reference-deployment"
-    done, modules = imported_by(["check", "--marathon-app", str(example / "app.json"), str(example / "templates")],
-                                example)
+    args = ["check", "--marathon-app", str(example / "app.json"), str(example / "templates")]
+    done, modules = imported_by(args, example)
     assert done.returncode == 0, done.stderr
     assert "entrypoint.context.marathon" in modules
     assert HEAVY & top_level(modules) == set()
