@@ -47,6 +47,11 @@ def render_needed(opts: RunOptions) -> bool:
 def render_work(opts: RunOptions, environ: dict[str, str]) -> Callable[[int], int]:
     """The render step's body, for a forked child: its imports happen there, after the fork."""
     def work(result_fd: int) -> int:
+        # PID 1's objects go to the permanent generation: a collection in this child would
+        # otherwise walk (and copy-on-write) every page of PID 1's heap, several ms of the render.
+        import gc
+
+        gc.freeze()
         from entrypoint.render.prepare import render_step
 
         return render_step(opts, environ, result_fd)
