@@ -48,7 +48,7 @@ def render_work(opts: RunOptions, environ: dict[str, str]) -> Callable[[int], in
     """The render step's body, for a forked child: its imports happen there, after the fork."""
     def work(result_fd: int) -> int:
         # PID 1's objects go to the permanent generation: a collection in this child would
-        # otherwise walk (and copy-on-write) every page of PID 1's heap, several ms of the render.
+        # otherwise walk, and so copy-on-write, every page of PID 1's heap.
         import gc
 
         gc.freeze()
