@@ -157,6 +157,7 @@ _NO_VALUE = ("flag", "lenient", "verbose", "quiet")
 
 #: Where the name is not the option's: the render step's own setting is a comma list.
 _ENV_NAMES = {"--template": "ENTRYPOINT_TEMPLATES"}
+_COMMA_LISTS = ("rewrites", "remap_exit")  # commas or spaces
 
 
 def env_name(option: str) -> str:
@@ -166,6 +167,12 @@ def env_name(option: str) -> str:
 def split_env_list(value: str) -> list[str]:
     """One rule for every list variable of every command: items separated by commas and/or whitespace."""
     return value.replace(",", " ").split()
+
+
+def _split_env_list(attr: str, value: str) -> list[str]:
+    """Kept for callers of the per-attribute form; every list now follows :func:`split_env_list`
+    (``_COMMA_LISTS`` is no longer consulted)."""
+    return split_env_list(value)
 
 
 def _parse_bool(text: str, where: str) -> bool:
