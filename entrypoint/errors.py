@@ -105,3 +105,30 @@ class HookError(EntrypointError):
     """A hook script failed; the app is not started."""
 
     exit_code = EX_CONFIG
+
+
+class ArgumentError(ConfigError):
+    """``--expand-args``: one argument cannot be expanded; names its position and the variable."""
+
+    def __init__(self, position: int, word: str, message: str, *, column: int | None = None,
+                 variable: str | None = None) -> None:
+        self.position = position
+        self.word = word
+        self.message = message
+        self.column = column
+        self.variable = variable
+        super().__init__(self.describe(f"argument {position}"))
+
+    def describe(self, name: str) -> str:
+        """``NAME ('WORD'), column C: message``; the word is the unexpanded text, never a value."""
+        shown = self.word if len(self.word) <= 60 else self.word[:57] + "..."
+        where = f", column {self.column}" if self.column is not None else ""
+        return f"{name} ({shown!r}){where}: {self.message}"
+
+
+class ArgumentErrors(ConfigError):
+    """Every argument problem found in one pass, one line each."""
+
+    def __init__(self, errors: list[ArgumentError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))

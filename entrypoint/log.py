@@ -17,6 +17,9 @@ NORMAL = 1
 VERBOSE = 2
 
 _level = NORMAL
+#: --termination-log: error lines are also kept here (a memfd shared with the start-up steps)
+_kept: int | None = None
+KEEP_LIMIT = 4096
 
 
 def set_level(level: int) -> None:
@@ -38,6 +41,27 @@ def _emit(text: str) -> None:
 def error(text: str) -> None:
     """Always shown (even with -q): something failed."""
     _emit(f"error: {text}")
+    if _kept is not None:
+        _keep(_kept, text)
+
+
+def keep_errors(fd: int | None) -> None:
+    """Also append every error line to ``fd`` (up to KEEP_LIMIT bytes); None stops it."""
+    global _kept
+    _kept = fd
+
+
+def kept_fd() -> int | None:
+    """Where error lines are kept, for a step that is a new process (a fork inherits it anyway)."""
+    return _kept
+
+
+def _keep(fd: int, text: str) -> None:
+    try:
+        if os.lseek(fd, 0, os.SEEK_CUR) < KEEP_LIMIT:
+            os.write(fd, f"{text}\n".encode("utf-8", "backslashreplace")[:KEEP_LIMIT])
+    except OSError:
+        pass
 
 
 def warn(text: str) -> None:

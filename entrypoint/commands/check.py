@@ -16,7 +16,7 @@ from entrypoint.commands import lightargs as argparse  # argparse's interface, n
 from entrypoint.commands.context_args import add_context_arguments, environment_from_args
 from entrypoint.commands.render import add_render_options, selection_from
 from entrypoint.context.settings import EntrypointSettings, load_settings
-from entrypoint.errors import EX_CONFIG, ConfigError
+from entrypoint.errors import EX_CONFIG, ConfigError, TemplateError, UsageError
 from entrypoint.render.engine import render_specs
 from entrypoint.render.plan import TemplateSpec, plan_argument, plan_directory
 
@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
                             help="an unset variable without a default is an error (the default)")
     strictness.add_argument("--lenient", "--no-strict", dest="strict", action="store_false",
                             help="an unset variable without a default renders as empty")
+    parser.add_argument("--expand-args", action="store_true",
+                        help="with --marathon-app: also check the app definition's args as `run "
+                             "--expand-args` expands them")
     parser.add_argument("templates", nargs="*", metavar="TEMPLATE",
                         help="template files or directories (default: the templates directory)")
     return parser
@@ -52,6 +55,8 @@ def main(argv: list[str]) -> int:
         except ConfigError as exc:
             problems.append(str(exc))
     outputs, errors = render_specs(specs, env, strict=ns.strict, selection=selection)
+    if ns.expand_args:
+        errors = [*errors, *_app_args_problems(ns, env)]
     problems.extend(error.location_message() for error in errors)
     for problem in problems:
         sys.stderr.write(problem + "\n")
@@ -62,6 +67,16 @@ def main(argv: list[str]) -> int:
         return EX_CONFIG
     sys.stdout.write(f"entrypoint check: {len(outputs)} template(s) OK\n")
     return 0
+
+
+def _app_args_problems(ns: argparse.Namespace, env: dict[str, str]) -> list[TemplateError]:
+    """``--expand-args``: the app's ``args``, expanded as ``run --expand-args`` would."""
+    if ns.marathon_app is None:
+        raise UsageError("check --expand-args needs --marathon-app APP.json (the args to check)")
+    from entrypoint.context.marathon import load_app
+    from entrypoint.render.args import app_args_problems
+
+    return app_args_problems(str(ns.marathon_app), load_app(str(ns.marathon_app)).args, env)
 
 
 def _plan_one(

@@ -11,11 +11,15 @@ import os
 import sys
 
 from entrypoint import log
+from entrypoint.errors import EX_USAGE, EntrypointError
 from entrypoint.supervise import signals
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from entrypoint.supervise.logfollow import LogFollower
+    from entrypoint.supervise.loop import Supervisor
     from entrypoint.supervise.options import RunOptions
+    from entrypoint.supervise.termlog import TerminationLog
     from entrypoint.supervise.watch import Watcher
 
 
@@ -26,7 +30,15 @@ def main(argv: list[str]) -> int:
     for PID 1 (no atexit work, no files open for writing), while every one of
     them is added to the container's stop time.
     """
-    code = _run(argv)
+    state = _Start()
+    try:
+        code = _run(argv, state)
+    except EntrypointError as exc:  # a bad setting found before anything started
+        for line in str(exc).splitlines():
+            log.error(line)
+        code = exc.exit_code
+        if state.termination_log is not None and code != EX_USAGE:
+            state.termination_log.publish(code)
     log.flush()
     try:
         sys.stdout.flush()
@@ -35,7 +47,13 @@ def main(argv: list[str]) -> int:
     os._exit(code)
 
 
-def _run(argv: list[str]) -> int:
+class _Start:
+    """What main needs to know if the start fails: where to explain it."""
+
+    termination_log: TerminationLog | None = None
+
+
+def _run(argv: list[str], state: _Start) -> int:
     # First, before anything can start a child or a signal can arrive unseen.
     signals.block_all()
     from entrypoint.supervise import spawn, steps, tree
@@ -48,26 +66,129 @@ def _run(argv: list[str]) -> int:
         sys.stdout.write(USAGE)
         return 0
     log.set_level(opts.verbosity)
+    state.termination_log = _termination_log(opts)
     if opts.waits:
         from entrypoint.supervise.waits import parse_wait_url
 
         for url in opts.waits:
             parse_wait_url(url)  # a bad URL is a usage error before anything renders or runs
+    _check_files(opts)
     if os.getpid() != 1 and tree.become_subreaper():
         log.debug("not PID 1: registered as child subreaper")
     sup = Supervisor(opts)
+    secrets = _settle_identity_and_secrets(sup, environ)
     if not sup.tree_ok:
         log.warn("/proc does not show our PID namespace: leftover processes will not be stopped")
+    _check_kill_window(opts, environ)
     if opts.watch:
         # Before the first render, so that an edit made while it runs is seen.
         sup.watcher = _watcher(opts, environ)
+        if sup.watcher is not None:
+            sup.readers.append(sup.watcher)
+    follower = _follower(opts)
+    if follower is not None:
+        sup.readers.append(follower)
+    kept = state.termination_log
     try:
+        argv = steps.expand_args(sup, environ) if opts.expand_args else opts.command
         steps.render(sup, environ)
         env = steps.hooks(sup, environ)
         steps.waits(sup)
     except steps.StepFailed as failed:
+        if follower is not None:
+            follower.finish()
+        if kept is not None:
+            kept.publish(failed.code)
         return failed.code
-    return sup.run_app(opts.command, env)
+    hook_env = env  # what the finish hooks get: the hooks' environment, no secrets, no --user HOME
+    env = _app_environment(sup, env, secrets)
+    sup.state.command = list(argv)  # as started (after --expand-args)
+    code = sup.run_app(argv, env, on_start=kept.close if kept is not None else None)
+    if kept is not None and sup.start_failed:
+        kept.publish(code)
+    if follower is not None:
+        follower.poll()  # the app's last lines before the finish hooks' output
+    from entrypoint.supervise.finish import run_finish_hooks
+
+    run_finish_hooks(sup, code, hook_env)
+    if follower is not None:
+        follower.finish()
+    return code
+
+
+def _check_files(opts: RunOptions) -> None:
+    """Bad paths are configuration errors (exit 78) before anything runs."""
+    from entrypoint.supervise.finish import check_dir
+
+    check_dir(opts.finish_dir)
+    if opts.log_files:
+        from entrypoint.supervise.logfollow import check_paths
+
+        check_paths(opts.log_files)
+
+
+def _check_kill_window(opts: RunOptions, environ: dict[str, str]) -> None:
+    from entrypoint.supervise import finish, killwindow
+
+    killwindow.warn_if_too_long(opts, environ, finish.count_hooks(opts.finish_dir))
+
+
+def _follower(opts: RunOptions) -> LogFollower | None:
+    """inotify on the app's log files, inside PID 1; a failure costs the feature, not the app."""
+    if not opts.log_files:
+        return None
+    from entrypoint.supervise.logfollow import LogFollower
+
+    try:
+        return LogFollower(opts.log_files)
+    except OSError as exc:
+        log.warn(f"--log-file unavailable ({exc.strerror or exc}); log files are not copied")
+        return None
+
+
+def _termination_log(opts: RunOptions) -> TerminationLog | None:
+    """Only a path in effect costs anything (the default needs one access(2))."""
+    if opts.termination_log == "":
+        return None
+    if opts.termination_log is None and not os.path.exists("/dev/termination-log"):
+        return None
+    from entrypoint.supervise.termlog import TerminationLog, resolve
+
+    path = resolve(opts.termination_log)
+    return TerminationLog(path) if path is not None else None
+
+
+def _settle_identity_and_secrets(sup: Supervisor, environ: dict[str, str]) -> dict[str, str]:
+    """--user and --secret, resolved in PID 1 before anything starts (exit 78 if wrong)."""
+    opts = sup.opts
+    if opts.user:
+        from entrypoint.supervise import user
+
+        sup.identity = user.for_app(opts.user)
+        if sup.identity is None:
+            log.debug(f"--user {opts.user}: already that user")
+        else:
+            ident = sup.identity
+            log.debug(f"the app runs as uid {ident.uid} gid {ident.gid} groups {ident.groups}")
+    if not opts.secrets:
+        return {}
+    from entrypoint.supervise.secrets import read_secrets
+
+    values = read_secrets(opts.secrets, environ)
+    log.debug(f"secrets for the app: {', '.join(values) or 'none from files'}")  # names, never values
+    return values
+
+
+def _app_environment(sup: Supervisor, env: dict[str, str], secrets: dict[str, str]) -> dict[str, str]:
+    if sup.opts.secrets:
+        from entrypoint.supervise.secrets import app_environment
+
+        env = app_environment(env, secrets)
+    if sup.identity is not None:
+        from entrypoint.supervise import user
+
+        env = user.app_environment(env, sup.identity)
+    return env
 
 
 def _watcher(opts: RunOptions, environ: dict[str, str]) -> Watcher | None:

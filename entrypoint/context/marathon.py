@@ -91,6 +91,8 @@ class AppSpec(_Record):
     labels: dict[str, str]
     ports: list[DeclaredPort]
     env: dict[str, str]
+    #: ``args`` (passed to the ENTRYPOINT without a shell; ``check --expand-args`` checks them)
+    args: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- parsing
@@ -184,6 +186,7 @@ def parse_app(data: Any) -> AppSpec:
         labels=_string_map(data, "labels"),
         ports=_declared_ports(data, container, network),
         env=_user_env(data),
+        args=_args(data),
     )
 
 
@@ -289,6 +292,18 @@ def _string_map(data: dict[str, Any], key: str) -> dict[str, str]:
             raise _field(f"{key}.{name}", f"values must be strings, got {_json_type(value)}")
         result[name] = value
     return result
+
+
+def _args(data: dict[str, Any]) -> tuple[str, ...]:
+    raw = data.get("args")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise _field("args", f"must be an array of strings, got {_json_type(raw)}")
+    for index, item in enumerate(raw):
+        if not isinstance(item, str):
+            raise _field(f"args[{index}]", f"must be a string, got {_json_type(item)}")
+    return tuple(raw)
 
 
 def _user_env(data: dict[str, Any]) -> dict[str, str]:

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import os
 
+# The one reader of NAME_FILE secrets lives in secretfile (PID 1 uses it too); re-exported here.
+from entrypoint.context.secretfile import FILE_SUFFIX as FILE_SUFFIX
+from entrypoint.context.secretfile import MAX_SECRET_BYTES as MAX_SECRET_BYTES
+from entrypoint.context.secretfile import read_secret_file as read_secret_file
 from entrypoint.errors import ContextError
 
 TYPE_CHECKING = False
@@ -20,8 +24,6 @@ if TYPE_CHECKING:
 
     StrPath: TypeAlias = str | os.PathLike[str]
 
-FILE_SUFFIX = "_FILE"
-MAX_SECRET_BYTES = 1 << 20
 MAX_ENV_FILE_CHARS = 64 << 20
 
 
@@ -147,20 +149,6 @@ def parse_set(item: str) -> tuple[str, str]:
     if not sep or not _is_name(name):
         raise ContextError(f"--set expects NAME=VALUE, got {item!r}")
     return name, value
-
-
-def read_secret_file(key: str, path: str) -> str:
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_SECRET_BYTES + 1)
-    except OSError as exc:
-        raise ContextError(
-            f"{key} points to {path!r}, which cannot be read: {exc.strerror}", variable=key
-        ) from None
-    if len(data) > MAX_SECRET_BYTES:
-        raise ContextError(f"{key}: file {path!r} is larger than 1 MiB", variable=key)
-    text = data.decode("utf-8", "surrogateescape")
-    return text[:-1] if text.endswith("\n") else text
 
 
 def resolve_file_variables(env: Mapping[str, str]) -> dict[str, str]:

@@ -404,10 +404,17 @@ def render_shell(
     filename: str = "<template>",
     strict: bool = False,
     selection: Selection = EVERYTHING,
+    assignments: dict[str, str] | None = None,
 ) -> str:
-    """Render ``text``; every problem in the file is reported together in one TemplateErrors."""
+    """Render ``text``; every problem in the file is reported together in one TemplateErrors.
+
+    ``assignments`` collects what ``${X:=w}`` assigns, and is read first: passing one dict to
+    several calls makes them one command line (``--expand-args``: ``${X:=v} $X`` is ``v v``).
+    """
     parsed = _Parser(text).parse()
     evaluator = _Evaluator(text, env, strict, selection)
+    if assignments is not None:
+        evaluator.overlay = assignments
     result = evaluator.run(parsed.nodes)
     problems = parsed.problems + evaluator.problems
     if problems:

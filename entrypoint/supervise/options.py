@@ -31,6 +31,9 @@ DEFAULT_TEMPLATES_DIR = "/etc/entrypoint/templates"
 DEFAULT_HOOKS_DIR = "/etc/entrypoint.d"
 DEFAULT_OUTPUT_DIR = "/"  # the templates directory mirrors the filesystem
 SYNTAXES = ("auto", "envsubst", "shell", "jinja")
+DEFAULT_FINISH_DIR = "/etc/entrypoint.finish.d"
+DEFAULT_FINISH_TIMEOUT = 5.0
+DEFAULT_STATE_FILE = "/run/entrypoint/state.json"
 #: Mesos' docker executor stops with `docker stop -t 5` unless a kill policy
 #: says otherwise; 4 s leaves a second for our own SIGKILL, reaping and exit.
 DEFAULT_GRACE_PERIOD = 4.0
@@ -60,6 +63,11 @@ options:
   --wait URL                tcp://host:port, http(s)://..., file:///path (repeatable)
   --wait-timeout SECONDS    give up waiting (exit 69) after this long (default 60)
   --grace-period SECONDS    stop signal -> SIGKILL of the whole tree (default 4)
+  --stop-delay SECONDS      keep the app running this long after the first stop signal (default 0)
+  --finish-dir DIR          *.sh run once the app's tree is gone (default /etc/entrypoint.finish.d)
+  --finish-timeout SECONDS  each finish hook is SIGKILLed after this long (default 5)
+  --log-file PATH           copy the lines the app writes to PATH to stdout (repeatable)
+  --state-file PATH         where PID 1 publishes its state ('' = nowhere; default /run/entrypoint/state.json)
   --signal-group            forward signals to the child's process group, not just the child
   --rewrite-signal FROM:TO  forward FROM as TO; TO=0 drops it (repeatable)
   --remap-exit CODE         the child's exit code CODE becomes 0 (repeatable)
@@ -73,6 +81,11 @@ options:
   --watch-quiet SECONDS     re-render once changes pause this long (default 0.2)
   --watch-max-wait SECONDS  ... or at the latest this long after the first change (default 2)
   --check-cmd CMD           shell command run on the staged files before they are installed
+  --user USER[:GROUP]       run the app (and each restart) as USER; PID 1, render, hooks stay root
+  --expand-args             expand $VAR, ${VAR:-default}, $$ in each ARG after COMMAND (shell syntax)
+  --secret NAME             export NAME from the file NAME_FILE names; NAME_FILE removed (repeatable)
+  --termination-log PATH    a failed start's errors also go there (default /dev/termination-log
+                            when it exists and is writable; empty = off)
   -v, --verbose             say what happens
   -q, --quiet               errors only
   -h, --help                this text
@@ -97,6 +110,11 @@ class RunOptions:
         self.waits: list[str] = []
         self.wait_timeout: float = 60.0
         self.grace_period: float = DEFAULT_GRACE_PERIOD
+        self.stop_delay: float = 0.0
+        self.finish_dir: str = DEFAULT_FINISH_DIR
+        self.finish_timeout: float = DEFAULT_FINISH_TIMEOUT
+        self.log_files: list[str] = []
+        self.state_file: str = DEFAULT_STATE_FILE
         self.signal_group: bool = False
         self.rewrites: dict[int, int] = {}
         self.remap_exit: set[int] = set()
@@ -109,6 +127,11 @@ class RunOptions:
         self.watch_quiet: float = 0.2
         self.watch_max_wait: float = 2.0
         self.check_cmd: str | None = None
+        self.user: str | None = None
+        self.expand_args: bool = False
+        self.secrets: list[str] = []
+        #: None: the default (/dev/termination-log when writable); "": off
+        self.termination_log: str | None = None
         self.reload_signal: int = signals.SIGHUP
         self.verbosity: int = 1
         self.help: bool = False
@@ -133,6 +156,11 @@ _OPTIONS: dict[str, tuple[str, str]] = {
     "--wait": ("waits", "list"),
     "--wait-timeout": ("wait_timeout", "float"),
     "--grace-period": ("grace_period", "float"),
+    "--stop-delay": ("stop_delay", "float"),
+    "--finish-dir": ("finish_dir", "str"),
+    "--finish-timeout": ("finish_timeout", "float"),
+    "--log-file": ("log_files", "list"),
+    "--state-file": ("state_file", "str"),
     "--signal-group": ("signal_group", "flag"),
     "--rewrite-signal": ("rewrites", "rewrite"),
     "--remap-exit": ("remap_exit", "code"),
@@ -145,6 +173,10 @@ _OPTIONS: dict[str, tuple[str, str]] = {
     "--watch-quiet": ("watch_quiet", "float"),
     "--watch-max-wait": ("watch_max_wait", "float"),
     "--check-cmd": ("check_cmd", "str"),
+    "--user": ("user", "str"),
+    "--expand-args": ("expand_args", "flag"),
+    "--secret": ("secrets", "list"),
+    "--termination-log": ("termination_log", "str"),
     "--reload-signal": ("reload_signal", "reload"),
     "--verbose": ("verbosity", "verbose"),
     "--quiet": ("verbosity", "quiet"),
@@ -157,7 +189,7 @@ _NO_VALUE = ("flag", "lenient", "verbose", "quiet")
 
 #: Where the name is not the option's: the render step's own setting is a comma list.
 _ENV_NAMES = {"--template": "ENTRYPOINT_TEMPLATES"}
-_COMMA_LISTS = ("rewrites", "remap_exit")  # commas or spaces
+_COMMA_LISTS = ("rewrites", "remap_exit", "secrets")  # commas or spaces
 
 
 def env_name(option: str) -> str:

@@ -16,6 +16,13 @@ import os
 
 from entrypoint.supervise import signals
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from entrypoint.supervise.user import Identity
+
+#: An exec report starting with this is a failed switch of identity (``--user``), not of exec.
+_SWITCH = b"user:"
+
 
 class ExecFailed(Exception):
     """COMMAND could not be executed; ``exit_code`` is 127 (not found) or 126."""
@@ -27,6 +34,18 @@ class ExecFailed(Exception):
         super().__init__(f"cannot execute {command!r}: {os.strerror(err)}")
 
 
+class SwitchFailed(ExecFailed):
+    """``--user``: the child could not take the app's identity; nothing ran (exit 78)."""
+
+    def __init__(self, command: str, err: int, spec: str) -> None:
+        super().__init__(command, err)
+        self.exit_code = 78
+        self.args = (f"cannot start {command!r} as --user {spec}: {os.strerror(err)}",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def _take_terminal() -> None:
     """Give the terminal's foreground to our new group (while TTOU is still blocked)."""
     try:
@@ -36,19 +55,32 @@ def _take_terminal() -> None:
         pass  # ENOTTY/ENXIO: no controlling terminal, nothing to hand over
 
 
-def _child_exec(argv: list[str], env: dict[str, str], report_fd: int) -> None:
-    """In the forked child: never returns."""
+def _child_exec(argv: list[str], env: dict[str, str], report_fd: int, ident: Identity | None) -> None:
+    """In the forked child: never returns.
+
+    With ``ident`` (``--user``) the identity changes here, between fork and
+    exec and after everything that needs root (the terminal hand-over):
+    supplementary groups, then gid, then uid, the order in which each step
+    still has the privilege for the next.  PID 1 keeps its own identity.
+    """
     code = 1
+    prefix = b""
     try:
         os.setpgid(0, 0)
         _take_terminal()
         signals.reset_dispositions()
         signals.unblock_all()
+        if ident is not None:
+            prefix = _SWITCH
+            os.setgroups(ident.groups)
+            os.setgid(ident.gid)
+            os.setuid(ident.uid)
+            prefix = b""
         os.execvpe(argv[0], argv, env)
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in argv or env
         err = getattr(exc, "errno", None) or errno.EINVAL
         try:
-            os.write(report_fd, str(err).encode())
+            os.write(report_fd, prefix + str(err).encode())
         except OSError:
             pass
         code = 127 if err in (errno.ENOENT, errno.ENOTDIR) else 126
@@ -56,16 +88,17 @@ def _child_exec(argv: list[str], env: dict[str, str], report_fd: int) -> None:
         os._exit(code)
 
 
-def spawn(argv: list[str], env: dict[str, str]) -> int:
-    """Fork and exec ``argv`` in its own process group; return the pid.
+def spawn(argv: list[str], env: dict[str, str], ident: Identity | None = None) -> int:
+    """Fork and exec ``argv`` in its own process group (as ``ident``); return the pid.
 
-    Raises :class:`ExecFailed` (after reaping the child) when exec fails.
+    Raises :class:`ExecFailed` (after reaping the child) when exec fails, and
+    :class:`SwitchFailed` when the switch to ``ident`` does.
     """
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
-        _child_exec(argv, env, write_fd)
+        _child_exec(argv, env, write_fd, ident)
     os.close(write_fd)
     try:
         os.setpgid(pid, pid)  # also here, so the group exists before we signal it
@@ -77,6 +110,8 @@ def spawn(argv: list[str], env: dict[str, str]) -> int:
         os.close(read_fd)
     if report:
         os.waitpid(pid, 0)
+        if report.startswith(_SWITCH) and ident is not None:
+            raise SwitchFailed(argv[0], int(report[len(_SWITCH):].decode() or errno.EPERM), ident.spec)
         raise ExecFailed(argv[0], int(report.decode() or errno.ENOEXEC))
     return pid
 
@@ -115,6 +150,18 @@ def write_env(fd: int, env: dict[str, str]) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+def write_words(fd: int, words: list[str]) -> None:
+    """A list of strings (an argv) for :func:`read_words`: each NUL-terminated."""
+    view = memoryview(b"".join(os.fsencode(word) + b"\0" for word in words))
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def read_words(fd: int) -> list[str]:
+    os.lseek(fd, 0, os.SEEK_SET)
+    return [os.fsdecode(word) for word in read_all(fd).split(b"\0")[:-1]]
 
 
 def read_env(fd: int) -> dict[str, str]:

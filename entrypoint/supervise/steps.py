@@ -15,7 +15,7 @@ import sys
 
 from entrypoint import log
 from entrypoint.errors import EX_CONFIG, EntrypointError
-from entrypoint.supervise import signals, spawn
+from entrypoint.supervise import signals, spawn, state
 from entrypoint.supervise.results import StepResult, read_records
 
 TYPE_CHECKING = False
@@ -64,6 +64,8 @@ def render(sup: Supervisor, env: dict[str, str]) -> StepResult:
     if not render_needed(sup.opts):
         return StepResult()
     log.info("rendering templates")
+    sup.state.update(state.RENDERING)
+    # --termination-log: the fork shares PID 1's log state, so its error lines are kept there too.
     work = render_work(sup.opts, env)
     pid, memfd = spawn.fork_step(env_out=True)
     assert memfd is not None
@@ -98,7 +100,8 @@ def _finish_child(action: str, work: Callable[[], int | None]) -> None:
     try:
         code = work() or 0
     except EntrypointError as exc:
-        log.error(str(exc))
+        for line in str(exc).splitlines():  # several problems: one prefixed line each
+            log.error(line)
         code = exc.exit_code
     except BaseException as exc:  # a bug in a step must not become a second PID 1
         log.error(f"{action} failed: {exc!r}")
@@ -118,6 +121,7 @@ def hooks(sup: Supervisor, env: dict[str, str]) -> dict[str, str]:
     if not os.path.isdir(hooks_dir):
         return env
     log.info(f"running hooks in {hooks_dir}")
+    sup.state.update(state.HOOKS)
     pid, memfd = spawn.fork_step(env_out=True)
     assert memfd is not None
     if pid == 0:
@@ -141,6 +145,7 @@ def waits(sup: Supervisor) -> None:
     if not urls:
         return
     log.info(f"waiting for {len(urls)} dependenc{'y' if len(urls) == 1 else 'ies'}")
+    sup.state.update(state.WAITING)
     pid, _ = spawn.fork_step(env_out=False)
     if pid == 0:
         def work() -> None:
@@ -152,3 +157,36 @@ def waits(sup: Supervisor) -> None:
     code = sup.supervise(pid, forward=False, cleanup=False)
     if sup.stopping or code != 0:
         raise StepFailed(code)
+
+
+def expand_args(sup: Supervisor, env: dict[str, str]) -> list[str]:
+    """``--expand-args`` in a fork (the renderer never loads into PID 1); the expanded argv.
+
+    A thin wrapper: the work is :func:`entrypoint.render.args.expand_args`,
+    a pure function, against the variables the templates see.
+    """
+    argv, env_files = sup.opts.command, sup.opts.env_files
+    log.info(f"expanding the arguments of {argv[0]!r}")
+    pid, memfd = spawn.fork_step(env_out=True)
+    assert memfd is not None
+    if pid == 0:
+        def work() -> None:
+            from pathlib import Path
+
+            from entrypoint.context.sources import Environment, parse_dotenv
+            from entrypoint.render.args import expand_args as expand
+
+            # What the templates see: PID 1's original environment, then the env files (NAME_FILE lazily).
+            variables = Environment(env)
+            for path in env_files:
+                variables.update(parse_dotenv(Path(path)))
+            spawn.write_words(memfd, expand(argv, variables))
+
+        _finish_child("expanding the arguments", work)
+    try:
+        code = sup.supervise(pid, forward=False, cleanup=False)
+        if sup.stopping or code != 0:
+            raise StepFailed(code)
+        return spawn.read_words(memfd)
+    finally:
+        os.close(memfd)

@@ -18,7 +18,6 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from types import FrameType
 
 
 def read_properties(path: Path) -> dict[str, str]:
@@ -53,18 +52,16 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 def serve(bind: str, port: int, directory: str) -> int:
     server = http.server.ThreadingHTTPServer((bind, port), functools.partial(Handler, directory=directory))
     server.daemon_threads = False  # server_close() waits for in-flight requests
-    stopping = threading.Event()
-
-    def on_stop(signum: int, _frame: FrameType | None) -> None:
-        sys.stderr.write(f"[app] {signal.Signals(signum).name}: finishing in-flight requests\n")
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, on_stop)
-    signal.signal(signal.SIGINT, on_stop)
+    # TERM/INT are blocked before any thread starts, so every thread inherits the mask and only
+    # sigwait() below takes them.  With a handler and Event.wait() instead, a signal the kernel hands
+    # to a busy request thread leaves the main thread asleep for good: under load, TERM was lost.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     sys.stderr.write(f"[app] serving {directory} on http://{bind}:{port}/\n")
-    stopping.wait()
+    signum = signal.sigwait(stop_signals)
+    sys.stderr.write(f"[app] {signal.Signals(signum).name}: finishing in-flight requests\n")
     server.shutdown()
     server.server_close()
     sys.stderr.write("[app] stopped\n")
