@@ -150,3 +150,27 @@ def test_bad_wait_url_is_refused_before_any_hook_runs(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "bogus://db:5432" in done.stderr and "Traceback" not in done.stderr
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(("value", "items"), [
+    ("143, 130", ["143", "130"]), ("tcp://db:5432 file:///tmp/x", ["tcp://db:5432", "file:///tmp/x"]),
+    ("/var/log/a b.log,/var/log/c.log", ["/var/log/a b.log", "/var/log/c.log"]),
+    ("/my app.env,", ["/my app.env"]),
+    ("  ", []), (",,", []), ("A", ["A"]),
+])
+def test_one_list_rule_for_every_variable(value: str, items: list[str]) -> None:
+    """Commas separate; without a comma, whitespace does.  The same for run, render and check."""
+    from entrypoint.context.settings import load_settings
+    from entrypoint.supervise.options import split_env_list
+
+    assert split_env_list(value) == items
+    assert parse_run_args(["x"], {"ENTRYPOINT_ENV_FILE": value}).env_files == items
+    assert load_settings({"ENTRYPOINT_ONLY": value}).only == items
+
+
+def test_a_bad_setting_is_78_naming_it_in_run_and_render_alike(tmp_path: Path) -> None:
+    for command in (["run", "--", "true"], ["render", "--clean-env", str(tmp_path / "none")]):
+        done = subprocess.run([sys.executable, "-m", "entrypoint", *command], capture_output=True,
+                              env=base_env(ENTRYPOINT_SYNTAX="perl"), timeout=20)
+        assert done.returncode == 78, (command, done.stderr)
+        assert b"ENTRYPOINT_SYNTAX" in done.stderr and b"Traceback" not in done.stderr

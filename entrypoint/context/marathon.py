@@ -20,7 +20,7 @@ from entrypoint.errors import ContextError
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # random, uuid and datetime are imported where they are used: `check` pays for less
     from collections.abc import Mapping, Sequence
-    from typing import Any
+    from typing import Any, ClassVar
 
 DEFAULT_VERSION = "1970-01-01T00:00:00.000Z"
 SERVICE_PORT_MIN = 10000  # Marathon's --local_port_min default
@@ -44,8 +44,10 @@ class _Record:
     :mod:`inspect` import alone is most of a ``check``'s start-up)."""
 
     __slots__: tuple[str, ...] = ()
+    _DEFAULTS: ClassVar[dict[str, object]] = {}
 
     def __init__(self, **values: Any) -> None:
+        values = {**self._DEFAULTS, **values}
         missing = set(self.__slots__) - set(values)
         if missing or set(values) - set(self.__slots__):
             raise TypeError(f"{type(self).__name__}: fields {sorted(self.__slots__)}, got {sorted(values)}")
@@ -80,7 +82,9 @@ class DeclaredPort(_Record):
 class AppSpec(_Record):
     """The parts of an app definition that shape the environment."""
 
-    __slots__ = ("app_id", "cpus", "disk", "docker_image", "env", "gpus", "labels", "mem", "ports", "version")
+    __slots__ = ("app_id", "args", "cpus", "disk", "docker_image", "env", "gpus", "labels", "mem", "ports",
+                 "version")
+    _DEFAULTS: ClassVar[dict[str, object]] = {"args": ()}
     app_id: str
     version: str
     cpus: float
@@ -91,8 +95,8 @@ class AppSpec(_Record):
     labels: dict[str, str]
     ports: list[DeclaredPort]
     env: dict[str, str]
-    #: ``args`` (passed to the ENTRYPOINT without a shell; ``check --expand-args`` checks them)
-    args: tuple[str, ...] = ()
+    #: ``args`` (passed to the ENTRYPOINT without a shell; ``check --expand-args`` checks them); default ()
+    args: tuple[str, ...]
 
 
 # --------------------------------------------------------------------------- parsing

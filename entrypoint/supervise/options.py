@@ -47,7 +47,7 @@ Renders templates, runs hooks, waits for dependencies, then runs COMMAND as a
 well-behaved PID 1: forwards signals, reaps zombies, stops the whole process
 tree gracefully.  Every option can also be set as ENTRYPOINT_<NAME>
 (e.g. ENTRYPOINT_GRACE_PERIOD=10), read the same way by render and check; list
-values there are separated by commas and/or whitespace.
+values there are separated by commas, or by whitespace when there is no comma.
 
 options:
   --template SRC[:DEST]     render before the start (repeatable)
@@ -140,7 +140,7 @@ class RunOptions:
 
 
 # option -> (attribute, kind); kinds: flag, str, list, float, int, and custom parsers below.
-# The environment variable is ENTRYPOINT_<OPTION> (see env_name); lists there split at commas/whitespace.
+# The environment variable is ENTRYPOINT_<OPTION> (see env_name); lists there: see split_env_list.
 _OPTIONS: dict[str, tuple[str, str]] = {
     "--template": ("templates", "list"),
     "--templates-dir": ("templates_dir", "str"),
@@ -197,8 +197,13 @@ def env_name(option: str) -> str:
 
 
 def split_env_list(value: str) -> list[str]:
-    """One rule for every list variable of every command: items separated by commas and/or whitespace."""
-    return value.replace(",", " ").split()
+    """One rule for every list variable of every command: items are separated by commas (and
+    stripped); a value without a comma is separated by whitespace.  So ``"143, 130"``,
+    ``"tcp://db:5432 http://api/health"`` and ``"/var/log/a b.log,/var/log/c.log"`` all mean what
+    they say; one path containing a space is written with a trailing comma."""
+    if "," in value:
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value.split()
 
 
 def _split_env_list(attr: str, value: str) -> list[str]:
