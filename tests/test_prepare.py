@@ -105,7 +105,7 @@ def test_check_command_sees_staged_files(tree: dict[str, str], tmp_path: Path, p
 
 
 def test_env_files_feed_the_templates_and_settings_come_from_one_table(tmp_path: Path, prepare: Any) -> None:
-    """ENTRYPOINT_* list rule (commas, else whitespace) and the render settings, as `run` reads them."""
+    """ENTRYPOINT_* list rules and the render settings, as `run` reads them."""
     (tmp_path / "a.tmpl").write_text("a=${A} b=${B}\n")
     (tmp_path / "one.env").write_text("A=from-file\n")
     (tmp_path / "two.env").write_text("B=two\n")

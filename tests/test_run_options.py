@@ -152,20 +152,22 @@ def test_bad_wait_url_is_refused_before_any_hook_runs(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
-@pytest.mark.parametrize(("value", "items"), [
-    ("143, 130", ["143", "130"]), ("tcp://db:5432 file:///tmp/x", ["tcp://db:5432", "file:///tmp/x"]),
-    ("/var/log/a b.log,/var/log/c.log", ["/var/log/a b.log", "/var/log/c.log"]),
-    ("/my app.env,", ["/my app.env"]),
-    ("  ", []), (",,", []), ("A", ["A"]),
+@pytest.mark.parametrize(("value", "names", "paths"), [
+    ("143, 130", ["143", "130"], ["143", "130"]),
+    ("tcp://db:5432 file:///tmp/x", ["tcp://db:5432", "file:///tmp/x"], ["tcp://db:5432 file:///tmp/x"]),
+    (" A, B  C", ["A", "B", "C"], ["A", "B  C"]),
+    ("/var/log/a b.log,/var/log/c.log", ["/var/log/a", "b.log", "/var/log/c.log"],
+     ["/var/log/a b.log", "/var/log/c.log"]),
+    ("  ", [], []), (",,", [], []),
 ])
-def test_one_list_rule_for_every_variable(value: str, items: list[str]) -> None:
-    """Commas separate; without a comma, whitespace does.  The same for run, render and check."""
+def test_one_list_rule_per_variable_for_every_command(value: str, names: list[str], paths: list[str]) -> None:
+    """Path lists split at commas, other lists at commas and whitespace: run and render/check alike."""
     from entrypoint.context.settings import load_settings
-    from entrypoint.supervise.options import split_env_list
 
-    assert split_env_list(value) == items
-    assert parse_run_args(["x"], {"ENTRYPOINT_ENV_FILE": value}).env_files == items
-    assert load_settings({"ENTRYPOINT_ONLY": value}).only == items
+    assert parse_run_args(["x"], {"ENTRYPOINT_ENV_FILE": value}).env_files == paths
+    assert load_settings({"ENTRYPOINT_ENV_FILE": value}).env_files == paths
+    assert load_settings({"ENTRYPOINT_ONLY": value}).only == names
+    assert parse_run_args(["x"], {"ENTRYPOINT_WAIT": value}).waits == names
 
 
 def test_a_bad_setting_is_78_naming_it_in_run_and_render_alike(tmp_path: Path) -> None:

@@ -90,8 +90,8 @@ def _run(argv: list[str], state: _Start) -> int:
         sup.readers.append(follower)
     kept = state.termination_log
     try:
-        argv = steps.expand_args(sup, environ) if opts.expand_args else opts.command
-        steps.render(sup, environ)
+        rendered = steps.render(sup, environ)  # one fork: --expand-args, then the templates
+        argv = rendered.values("arg") if opts.expand_args else opts.command
         env = steps.hooks(sup, environ)
         steps.waits(sup)
     except steps.StepFailed as failed:

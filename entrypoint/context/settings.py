@@ -5,7 +5,7 @@ ENTRYPOINT_TEMPLATES_DIR=...``) so the same ``ENTRYPOINT`` line works
 everywhere; command-line flags override these.  There is one definition of
 these variables, the option table in :mod:`entrypoint.supervise.options`,
 which ``run`` (PID 1) parses too: the same names, defaults, list rule
-(commas, or whitespace when there is no comma) and errors (a bad value is exit 78 naming the
+(commas or whitespace; commas only for the path lists) and errors (a bad value is exit 78 naming the
 variable), whichever command reads them.  Standard library only, so a shell
 template never pays for a settings library.
 

@@ -47,7 +47,9 @@ Renders templates, runs hooks, waits for dependencies, then runs COMMAND as a
 well-behaved PID 1: forwards signals, reaps zombies, stops the whole process
 tree gracefully.  Every option can also be set as ENTRYPOINT_<NAME>
 (e.g. ENTRYPOINT_GRACE_PERIOD=10), read the same way by render and check; list
-values there are separated by commas, or by whitespace when there is no comma.
+values there are separated by commas or whitespace, except the path lists
+ENTRYPOINT_TEMPLATES (for --template), ENTRYPOINT_ENV_FILE and ENTRYPOINT_LOG_FILE:
+commas only.
 
 options:
   --template SRC[:DEST]     render before the start (repeatable)
@@ -196,20 +198,21 @@ def env_name(option: str) -> str:
     return _ENV_NAMES.get(option) or "ENTRYPOINT_" + option[2:].upper().replace("-", "_")
 
 
-def split_env_list(value: str) -> list[str]:
-    """One rule for every list variable of every command: items are separated by commas (and
-    stripped); a value without a comma is separated by whitespace.  So ``"143, 130"``,
-    ``"tcp://db:5432 http://api/health"`` and ``"/var/log/a b.log,/var/log/c.log"`` all mean what
-    they say; one path containing a space is written with a trailing comma."""
-    if "," in value:
+#: Lists of paths split at commas only (a path may contain a space); every other list at commas and
+#: whitespace alike.  The same rule for a variable whichever command reads it.
+_PATH_LISTS = ("templates", "env_files", "log_files")
+
+
+def split_env_list(value: str, *, paths: bool = False) -> list[str]:
+    """The items of a list variable: ``"143, 130"``, ``"tcp://db:5432 http://api/health"``,
+    ``" A, B  C"``; with ``paths``, ``"/var/log/a b.log,/var/log/c.log"`` (commas only)."""
+    if paths:
         return [item.strip() for item in value.split(",") if item.strip()]
-    return value.split()
+    return value.replace(",", " ").split()
 
 
 def _split_env_list(attr: str, value: str) -> list[str]:
-    """Kept for callers of the per-attribute form; every list now follows :func:`split_env_list`
-    (``_COMMA_LISTS`` is no longer consulted)."""
-    return split_env_list(value)
+    return split_env_list(value, paths=attr in _PATH_LISTS)
 
 
 def _parse_bool(text: str, where: str) -> bool:
@@ -287,7 +290,7 @@ class _Parser:
         if kind in _LIST_KINDS and from_cli and attr not in self.seen_lists:
             self.seen_lists.add(attr)  # the command line replaces the environment's list
             getattr(o, attr).clear()
-        items = split_env_list(value) if not from_cli and kind in _LIST_KINDS else [value]
+        items = _split_env_list(attr, value) if not from_cli and kind in _LIST_KINDS else [value]
         for item in items:
             self._apply_one(attr, kind, item, where)
 

@@ -40,18 +40,27 @@ def has_templates(opts: RunOptions) -> bool:
 
 
 def render_needed(opts: RunOptions) -> bool:
-    """Whether the render fork runs at all (more products of it, such as expanded args, go here)."""
-    return has_templates(opts)
+    """Whether the render fork runs at all: templates to render, or arguments to expand."""
+    return has_templates(opts) or opts.expand_args
 
 
-def render_work(opts: RunOptions, environ: dict[str, str]) -> Callable[[int], int]:
-    """The render step's body, for a forked child: its imports happen there, after the fork."""
+def render_work(opts: RunOptions, environ: dict[str, str], *, expand: bool = False) -> Callable[[int], int]:
+    """The render step's body, for a forked child: its imports happen there, after the fork.
+
+    With ``expand`` (``--expand-args``, at start only) the command's arguments are expanded first,
+    against the same variables, and sent back as ``arg`` records; an error there is exit 78 before
+    any template is rendered.
+    """
     def work(result_fd: int) -> int:
         # PID 1's objects go to the permanent generation: a collection in this child would
         # otherwise walk, and so copy-on-write, every page of PID 1's heap.
         import gc
 
         gc.freeze()
+        if expand:
+            _expand_into(opts, environ, result_fd)
+        if not has_templates(opts):
+            return 0
         from entrypoint.render.prepare import render_step
 
         return render_step(opts, environ, result_fd)
@@ -59,18 +68,31 @@ def render_work(opts: RunOptions, environ: dict[str, str]) -> Callable[[int], in
     return work
 
 
+def _expand_into(opts: RunOptions, environ: dict[str, str], result_fd: int) -> None:
+    """``--expand-args``: :func:`entrypoint.render.args.expand_args` against what the templates see."""
+    from entrypoint.render.args import expand_args as expand
+    from entrypoint.render.prepare import environment
+    from entrypoint.supervise.results import write_records
+
+    log.info(f"expanding the arguments of {opts.command[0]!r}")
+    write_records(result_fd, [("arg", word) for word in expand(opts.command, environment(opts, environ))])
+
+
 def render(sup: Supervisor, env: dict[str, str]) -> StepResult:
-    """Render the templates in a fork of PID 1; the records it sent back (see results.py)."""
+    """Render the templates (and expand ``--expand-args``) in one fork of PID 1; the records it
+    sent back (see results.py): ``changed``/``unchanged`` files, ``arg`` words."""
     if not render_needed(sup.opts):
         return StepResult()
-    log.info("rendering templates")
+    if has_templates(sup.opts):
+        log.info("rendering templates")
     sup.state.update(state.RENDERING)
     # --termination-log: the fork shares PID 1's log state, so its error lines are kept there too.
-    work = render_work(sup.opts, env)
+    work = render_work(sup.opts, env, expand=sup.opts.expand_args)
     pid, memfd = spawn.fork_step(env_out=True)
     assert memfd is not None
     if pid == 0:
-        _finish_child("rendering the templates", lambda: work(memfd))
+        _finish_child("rendering the templates" if has_templates(sup.opts) else "expanding the arguments",
+                      lambda: work(memfd))
     try:
         code = sup.supervise(pid, forward=False, cleanup=False)
         if sup.stopping:
@@ -157,36 +179,3 @@ def waits(sup: Supervisor) -> None:
     code = sup.supervise(pid, forward=False, cleanup=False)
     if sup.stopping or code != 0:
         raise StepFailed(code)
-
-
-def expand_args(sup: Supervisor, env: dict[str, str]) -> list[str]:
-    """``--expand-args`` in a fork (the renderer never loads into PID 1); the expanded argv.
-
-    A thin wrapper: the work is :func:`entrypoint.render.args.expand_args`,
-    a pure function, against the variables the templates see.
-    """
-    argv, env_files = sup.opts.command, sup.opts.env_files
-    log.info(f"expanding the arguments of {argv[0]!r}")
-    pid, memfd = spawn.fork_step(env_out=True)
-    assert memfd is not None
-    if pid == 0:
-        def work() -> None:
-            from pathlib import Path
-
-            from entrypoint.context.sources import Environment, parse_dotenv
-            from entrypoint.render.args import expand_args as expand
-
-            # What the templates see: PID 1's original environment, then the env files (NAME_FILE lazily).
-            variables = Environment(env)
-            for path in env_files:
-                variables.update(parse_dotenv(Path(path)))
-            spawn.write_words(memfd, expand(argv, variables))
-
-        _finish_child("expanding the arguments", work)
-    try:
-        code = sup.supervise(pid, forward=False, cleanup=False)
-        if sup.stopping or code != 0:
-            raise StepFailed(code)
-        return spawn.read_words(memfd)
-    finally:
-        os.close(memfd)

@@ -260,9 +260,12 @@ def watch_paths_from_env(env: Mapping[str, str], templates: list[str], *,
     """
     sources = [t.partition(":")[0] for t in templates]
     if not sources:
-        sources += [t.partition(":")[0] for t in split_env_list(env.get("ENTRYPOINT_TEMPLATES", ""))]
+        listed = split_env_list(env.get("ENTRYPOINT_TEMPLATES", ""), paths=True)
+        sources += [t.partition(":")[0] for t in listed]
         sources.append(templates_dir or env.get("ENTRYPOINT_TEMPLATES_DIR") or DEFAULT_TEMPLATES_DIR)
-    sources += split_env_list(env.get("ENTRYPOINT_ENV_FILE", "")) if env_files is None else env_files
+    if env_files is None:
+        env_files = split_env_list(env.get("ENTRYPOINT_ENV_FILE", ""), paths=True)
+    sources += env_files
     for key, value in env.items():
         name = key[: -len("_FILE")]
         if key.endswith("_FILE") and name and value and name not in env:
