@@ -5,7 +5,7 @@ that records ``time.monotonic()`` on every HUP; each round writes new
 content to the template, noting ``time.monotonic()`` just before the write,
 and waits for the matching HUP.  Latency = receipt - write, which includes
 the debounce quiet period and the render step (a fork of PID 1).
-Also records PID 1's VmRSS and its context switches over an idle window.
+Also records PID 1's VmRSS and its context switches over an idle window (both via psutil).
 Uses the real ``entrypoint run --watch`` when it supports ``--watch``,
 otherwise the loop-mimicking driver from ``tests/test_watch.py``.
 Prints a markdown table and writes ``bench/results/watch.json``.
@@ -27,7 +27,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from test_watch import Rig, run_supports_watch, status, wait_for  # noqa: E402
+from test_watch import Rig, run_supports_watch, wait_for  # noqa: E402
+
+from tests.pid1_helpers import ctx_switches, vm_rss_kib  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "watch.json"
 
@@ -52,12 +54,10 @@ def measure(runtime: str, quiet: float, rounds: int) -> dict[str, object]:
                 src.write_text(f"port=${{PORT}}\nround={i}\n")
                 wait_for(lambda n=i: rig.count("HUP") == n + 1, 10, f"HUP {i}")
                 latencies.append(float(rig.lines("HUP")[i][1]) - written)
-            rss_kib = int(status(pid1)["VmRSS"].split()[0])
-            st = status(pid1)
-            before = int(st["voluntary_ctxt_switches"]) + int(st["nonvoluntary_ctxt_switches"])
+            rss_kib = vm_rss_kib(pid1)
+            before = ctx_switches(pid1)
             time.sleep(2.0)
-            st = status(pid1)
-            idle = int(st["voluntary_ctxt_switches"]) + int(st["nonvoluntary_ctxt_switches"]) - before
+            idle = ctx_switches(pid1) - before
         finally:
             rig.stop()
     ms = [x * 1000 for x in latencies]

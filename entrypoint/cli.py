@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, str] = {
     "check": "entrypoint.commands.check",
     "env": "entrypoint.commands.env",
     "envsubst": "entrypoint.commands.envsubst",
+    "status": "entrypoint.commands.status",
 }
 
 USAGE = """\
@@ -27,6 +28,7 @@ usage: entrypoint run [OPTIONS] [--] COMMAND [ARG...]
        entrypoint check  [CONTEXT] [--syntax S] TEMPLATE...
        entrypoint env    [CONTEXT] [--format json|shell|dotenv]
        entrypoint envsubst [-v|--variables] [SHELL-FORMAT]
+       entrypoint status [--state-file PATH] [--format text|json]
        entrypoint --version | --help
 
 A container entrypoint: renders config templates from the orchestrator's
@@ -35,7 +37,8 @@ Run `entrypoint SUBCOMMAND --help` for the options of each subcommand.
 
 exit codes: the child's code; 128+N when it died of signal N; 126/127 when it
 cannot be executed / is not found; 78 template or configuration error;
-69 a --wait dependency timed out; 2 usage error.
+69 a --wait dependency timed out; 2 usage error; 1 `status`: the app is not
+running.
 """
 
 

@@ -132,3 +132,18 @@ class ArgumentErrors(ConfigError):
     def __init__(self, errors: list[ArgumentError]) -> None:
         self.errors = errors
         super().__init__("\n".join(str(e) for e in errors))
+
+
+class MissingExtra(EntrypointError):
+    """A command needs an optional library that is not installed (names the pip extra)."""
+
+    def __init__(self, command: str, module: str, extra: str) -> None:
+        self.command = command
+        self.module = module
+        self.extra = extra
+        super().__init__(f"entrypoint {command} needs {module}, which is not installed: "
+                         f"pip install 'entrypoint[{extra}]'")
+
+
+class StatusUnavailable(EntrypointError):
+    """``status`` cannot tell: no state file, a garbage one, or PID 1 is not entrypoint (exit 1)."""

@@ -2,7 +2,9 @@
 
 The runtime runs as PID 1 of a fresh PID namespace (``unshare --pid --fork
 --mount-proc``) and is signalled from outside, by its host pid, which is the
-one child of the ``unshare`` process.
+one child of the ``unshare`` process.  Process facts (children, state, RSS,
+context switches) come from psutil, the measuring tool of the project; only
+what psutil does not offer on Linux (the VmHWM peak) is read from /proc.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+import psutil
 import pytest
 
 PROGS = Path(__file__).parent / "progs"
@@ -65,35 +68,46 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
 
 
 def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            data = Path(f"/proc/{entry}/stat").read_bytes()
-        except OSError:
-            continue
-        fields = data[data.rfind(b")") + 2:].split()
-        if int(fields[1]) == pid:
-            found.append(int(entry))
-    return found
+    """Direct children of ``pid`` (zombies included), or [] when it is gone."""
+    try:
+        return sorted(child.pid for child in psutil.Process(pid).children())
+    except psutil.NoSuchProcess:
+        return []
+
+
+def descendants(pid: int) -> list[int]:
+    """Everything below ``pid`` (zombies included)."""
+    try:
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
 
 
 def state_of(pid: int) -> str | None:
-    """Process state letter, or None when the pid is gone."""
+    """psutil's status word ("sleeping", "zombie", ...), or None when the pid is gone."""
     try:
-        data = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
+        status: str = psutil.Process(pid).status()
+    except psutil.NoSuchProcess:
         return None
-    return data[data.rfind(b")") + 2:].split()[0].decode()
+    return status
 
 
 def alive(pid: int) -> bool:
-    return state_of(pid) not in (None, "Z", "X")
+    return state_of(pid) not in (None, psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+
+
+def ctx_switches(pid: int) -> int:
+    """Voluntary plus involuntary context switches so far: a process's wake-ups."""
+    switches = psutil.Process(pid).num_ctx_switches()
+    return int(switches.voluntary + switches.involuntary)
+
+
+def fd_total(pid: int) -> int:
+    return int(psutil.Process(pid).num_fds())
 
 
 def status_kib(pid: int, field: str) -> int:
-    """A kB field of /proc/PID/status (VmRSS now, VmHWM the peak so far)."""
+    """A kB field of /proc/PID/status: VmHWM, the peak RSS so far, which psutil does not report."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1])
@@ -101,7 +115,7 @@ def status_kib(pid: int, field: str) -> int:
 
 
 def vm_rss_kib(pid: int) -> int:
-    return status_kib(pid, "VmRSS")
+    return int(psutil.Process(pid).memory_info().rss // 1024)
 
 
 class Runtime:

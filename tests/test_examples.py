@@ -22,6 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 
 from entrypoint.render.model import TEMPLATE_SUFFIXES
@@ -169,11 +170,11 @@ def _entrypoint_child(unshare_pid: int, deadline: float) -> int:
     """The host pid of unshare's only child (the PID 1 of the namespace)."""
     while time.monotonic() < deadline:
         try:
-            children = Path(f"/proc/{unshare_pid}/task/{unshare_pid}/children").read_text().split()
-        except FileNotFoundError:
+            children = psutil.Process(unshare_pid).children()
+        except psutil.NoSuchProcess:
             children = []
         if children:
-            return int(children[0])
+            return int(children[0].pid)
         time.sleep(0.01)
     pytest.fail("unshare did not start its child")
 

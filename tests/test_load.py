@@ -8,7 +8,6 @@ signals are sent to PID 1 meanwhile.  See docs/reliability.md.
 from __future__ import annotations
 
 import ast
-import os
 import signal
 import time
 from pathlib import Path
@@ -18,7 +17,8 @@ import pytest
 from tests.pid1_helpers import (
     Runtime,
     alive,
-    children_of,
+    descendants,
+    fd_total,
     needs_ns,
     prog,
     read_lines,
@@ -34,17 +34,8 @@ STORM = 2_000
 KINDS = [signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP, signal.SIGWINCH, signal.SIGRTMIN + 1]
 
 
-def descendants(pid: int) -> list[int]:
-    found, todo = [], [pid]
-    while todo:
-        kids = children_of(todo.pop())
-        found += kids
-        todo += kids
-    return found
-
-
 def zombies_below(pid: int) -> list[int]:
-    return [p for p in descendants(pid) if state_of(p) == "Z"]
+    return [p for p in descendants(pid) if state_of(p) == "zombie"]
 
 
 def progress(ready: Path, prefix: str) -> bool:
@@ -72,7 +63,7 @@ def test_signal_storm_during_10000_orphans(tmp_path: Path) -> None:
     with Runtime(["--", *prog("orphan_storm.py"), str(ORPHANS), str(ready)]) as rt:
         wait_until(lambda: "ready" in read_lines(ready), 15, "the child to start")
         rss_before = vm_rss_kib(rt.pid)
-        fds_before = len(os.listdir(f"/proc/{rt.pid}/fd"))
+        fds_before = fd_total(rt.pid)
         # Spread the storm over the burst: a batch of 100 signals, then a look at the child.
         sent_during_burst = 0
         for i in range(STORM):
@@ -92,7 +83,7 @@ def test_signal_storm_during_10000_orphans(tmp_path: Path) -> None:
         counts = wait_until(lambda: rt_complete(rt, ready), 30, "400 real-time signals forwarded",
                             interval=0.05)
         rss_after = vm_rss_kib(rt.pid)
-        fds_after = len(os.listdir(f"/proc/{rt.pid}/fd"))
+        fds_after = fd_total(rt.pid)
         rt.signal(signal.SIGTERM)
         assert rt.wait(30) == 0
     assert all(counts.get(int(s), 0) >= 1 for s in KINDS), counts

@@ -22,7 +22,7 @@ import pytest
 
 from entrypoint.supervise.results import write_records
 from entrypoint.supervise.watch import Watcher, watch_paths_from_env
-from tests.pid1_helpers import children_of
+from tests.pid1_helpers import children_of, ctx_switches, vm_rss_kib
 
 REPO = Path(__file__).resolve().parent.parent
 UNSHARE = shutil.which("unshare")
@@ -337,18 +337,12 @@ def test_check_cmd_failure_keeps_old_files(rig: Rig) -> None:
     assert dest.read_text() == "port=8080\nallowed\n"
 
 
-def status(pid: int) -> dict[str, str]:
-    rows = (line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
-    return {key: value.strip() for key, value in rows}
-
-
 def test_idle_pid1_does_not_wake_up(rig: Rig) -> None:
     simple(rig)
     pid = rig.pid1()
 
     def switches() -> int:
-        st = status(pid)
-        return int(st["voluntary_ctxt_switches"]) + int(st["nonvoluntary_ctxt_switches"])
+        return ctx_switches(pid)
 
     before = switches()
     time.sleep(2.0)  # the idle window being measured
@@ -361,7 +355,7 @@ def test_rss_with_watch_stays_within_16_mib(rig: Rig) -> None:
     src, _ = simple(rig)
     src.write_text("port=${PORT}\nafter=render\n")  # the budget holds after a re-render too
     wait_for(lambda: rig.count("HUP") == 1, 5, "the reload")
-    rss_kib = int(status(rig.pid1())["VmRSS"].split()[0])
+    rss_kib = vm_rss_kib(rig.pid1())
     print(f"VmRSS of PID 1 with --watch ({rig.runtime}): {rss_kib} KiB")
     assert rss_kib <= 16 * 1024, f"VmRSS {rss_kib} KiB"
 

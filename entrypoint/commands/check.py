@@ -15,6 +15,7 @@ import sys
 from entrypoint.commands import lightargs as argparse  # argparse's interface, not its import cost
 from entrypoint.commands.context_args import add_context_arguments, environment_from_args
 from entrypoint.commands.render import add_render_options, selection_from
+from entrypoint.commands.watch_args import add_watch_options
 from entrypoint.context.settings import EntrypointSettings, load_settings
 from entrypoint.errors import EX_CONFIG, ConfigError, TemplateError, UsageError
 from entrypoint.render.engine import render_specs
@@ -38,11 +39,21 @@ def build_parser() -> argparse.ArgumentParser:
                              "--expand-args` expands them")
     parser.add_argument("templates", nargs="*", metavar="TEMPLATE",
                         help="template files or directories (default: the templates directory)")
+    add_watch_options(parser)
     return parser
 
 
 def main(argv: list[str]) -> int:
     ns = build_parser().parse_args(argv)
+    if ns.watch:
+        from entrypoint.commands.watching import watch_command  # only with --watch
+
+        return watch_command(ns, check_once, command="check")
+    return check_once(ns)
+
+
+def check_once(ns: argparse.Namespace) -> int:
+    """One check of the parsed command line (what ``--watch`` repeats)."""
     settings = load_settings()
     selection = selection_from(ns, settings)
     env = environment_from_args(ns)

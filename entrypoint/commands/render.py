@@ -7,6 +7,7 @@ import sys
 from entrypoint import log
 from entrypoint.commands import lightargs as argparse  # argparse's interface, not its import cost
 from entrypoint.commands.context_args import add_context_arguments, environment_from_args
+from entrypoint.commands.watch_args import add_watch_options
 from entrypoint.context.settings import EntrypointSettings, load_settings
 from entrypoint.errors import EX_CONFIG, OutputError, TemplateError
 from entrypoint.render.engine import list_template_variables, render_specs
@@ -107,12 +108,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--variables", action="store_true",
                         help="list the variables each template uses instead of rendering")
     parser.add_argument("-v", "--verbose", action="store_true", help="name the files that changed")
+    add_watch_options(parser)
     parser.add_argument("templates", nargs="*", metavar="TEMPLATE[:DEST]")
     return parser
 
 
 def main(argv: list[str]) -> int:
     ns = build_parser().parse_args(argv)
+    if ns.watch:
+        from entrypoint.commands.watching import watch_command  # only with --watch
+
+        return watch_command(ns, render_once, command="render")
+    return render_once(ns)
+
+
+def render_once(ns: argparse.Namespace) -> int:
+    """One render of the parsed command line (what ``--watch`` repeats)."""
     if ns.verbose:
         log.set_level(log.VERBOSE)
     settings = load_settings()
