@@ -10,12 +10,12 @@ standard output on success and standard error on failure.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from entrypoint.commands import lightargs as argparse  # argparse's interface, not its import cost
 from entrypoint.commands.context_args import add_context_arguments, environment_from_args
 from entrypoint.commands.render import add_render_options, selection_from
-from entrypoint.commands.watching import add_watch_options, watch_command
+from entrypoint.commands.watch_args import add_watch_options
 from entrypoint.context.settings import EntrypointSettings, load_settings
 from entrypoint.errors import EX_CONFIG, ConfigError, TemplateError, UsageError
 from entrypoint.render.engine import render_specs
@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     ns = build_parser().parse_args(argv)
     if ns.watch:
+        from entrypoint.commands.watching import watch_command  # only with --watch
+
         return watch_command(ns, check_once, command="check")
     return check_once(ns)
 
