@@ -4,7 +4,7 @@ Runs the runtime as PID 1 of a fresh PID namespace (``unshare``) with an app
 that records ``time.monotonic()`` on every HUP; each round writes new
 content to the template, noting ``time.monotonic()`` just before the write,
 and waits for the matching HUP.  Latency = receipt - write, which includes
-the debounce quiet period and the short-lived ``_prepare`` render child.
+the debounce quiet period and the render step (a fork of PID 1).
 Also records PID 1's VmRSS and its context switches over an idle window (both via psutil).
 Uses the real ``entrypoint run --watch`` when it supports ``--watch``,
 otherwise the loop-mimicking driver from ``tests/test_watch.py``.

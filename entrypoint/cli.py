@@ -19,9 +19,6 @@ SUBCOMMANDS: dict[str, str] = {
     "env": "entrypoint.commands.env",
     "envsubst": "entrypoint.commands.envsubst",
     "status": "entrypoint.commands.status",
-    # internal: the render step of `run`, executed in a short-lived child so
-    # that PID 1 never imports the rendering libraries.
-    "_prepare": "entrypoint.commands.prepare",
 }
 
 USAGE = """\

@@ -34,6 +34,15 @@ class ConfigError(EntrypointError):
     exit_code = EX_CONFIG
 
 
+class SettingError(ConfigError, UsageError):
+    """A bad ``ENTRYPOINT_*`` value: configuration (exit 78) in every command, named by its variable.
+
+    Also a :class:`UsageError`, the kind the same value gets on the command line.
+    """
+
+    exit_code = EX_CONFIG
+
+
 class ContextError(ConfigError):
     """A variable or an app definition could not be read (names the culprit)."""
 

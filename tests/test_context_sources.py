@@ -103,7 +103,7 @@ def test_context_options_from_arguments(tmp_path: Path) -> None:
     )  # fmt: skip
     opts = context_options(ns)
     assert opts.marathon == MarathonOptions(
-        app_path=Path("app.json"), host="h", task_id="T", ports=[None, 31000], version="1.4",
+        app_path="app.json", host="h", task_id="T", ports=[None, 31000], version="1.4",
         enforce_role=True, env_vars_prefix="P_", mesos_env=True,
     )  # fmt: skip
 

@@ -36,8 +36,6 @@ from tests.pid1_helpers import (
 
 pytestmark = [needs_ns, pytest.mark.timeout(120)]
 
-PREPARE = Path(__file__).parent.parent / "entrypoint" / "commands" / "prepare.py"
-needs_prepare = pytest.mark.skipif(not PREPARE.exists(), reason="entrypoint _prepare not available")
 
 N_TEMPLATES = 200
 FILLER = b"x" * 127 + b"\n"  # 256 KiB of it per template, around two substitutions
@@ -70,7 +68,6 @@ def render_env(tdir: Path, out: Path, generation: str) -> dict[str, str]:
 
 # -- SIGKILL in the middle of a large render ----------------------------------------------
 
-@needs_prepare
 @pytest.mark.slow
 @pytest.mark.timeout(150)
 def test_sigkill_mid_render_leaves_old_or_new_content(tmp_path: Path) -> None:
@@ -127,7 +124,6 @@ def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
         yield mnt
 
 
-@needs_prepare
 def test_full_disk_during_render_exits_78_and_keeps_old_files(tmp_path: Path, small_tmpfs: Path) -> None:
     tdir, marker = tmp_path / "templates", tmp_path / "started"
     make_templates(tdir, 8)  # 8 x 256 KiB > 1 MiB

@@ -325,10 +325,11 @@ def test_path_attacks_are_refused_and_nothing_is_written(tmp_path: Path, case: s
     make, words = PATH_CASES[case]
     args = make(tmp_path)
     before = snapshot(tmp_path)
-    for command in ("render", "_prepare"):
-        flag = ["--template"] if command == "_prepare" and ":" in args[0] else []
-        context = [] if command == "_prepare" else ["--clean-env"]
-        assert_refused(cli([command, *context, *flag, *args], tmp_path), tmp_path, before, words)
+    for command in ("render", "run"):  # run: the same step, in PID 1's render fork
+        flag = ["--template"] if command == "run" and ":" in args[0] else []
+        context = [] if command == "run" else ["--clean-env"]
+        tail = ["--", "true"] if command == "run" else []
+        assert_refused(cli([command, *context, *flag, *args, *tail], tmp_path), tmp_path, before, words)
     check_args = [a.partition(":")[0] for a in args] if ":" in args[0] else args
     result = cli(["check", "--clean-env", *check_args], tmp_path)
     if case not in ("dest-dir-symlinked-outside", "dest-file-symlinked-outside", "dest-is-directory",
@@ -460,6 +461,9 @@ def test_any_orchestrator_values_render_or_fail_naming_a_variable(env: dict[str,
     [
         (b'{"id": "/a",}', "not valid JSON"),
         (b"", "not valid JSON"),
+        (b"\xef\xbb\xbf{}", "not valid JSON"),  # a byte-order mark, as json refuses it
+        (b'{"id": "/a"} {}', "not valid JSON: Extra data"),
+        (b'{"id": "/a", "cpus": ' + b"1" * 5000 + b"}", "not valid JSON: Exceeds the limit"),  # a traceback
         (b"[]", "must be a JSON object, not an array"),
         (b'"app"', "must be a JSON object, not a string"),
         (b"null", "must be a JSON object, not null"),
@@ -609,6 +613,6 @@ def test_dotdot_in_explicit_src_dest_is_an_ordinary_path(tmp_path: Path) -> None
     result = cli(["render", "--clean-env", "--set", "A=1", "../t/a.template:../out/a.conf"], work)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "a.conf").read_text() == "a=1\n"
-    result = cli(["_prepare", "--template", "../t/a.template:../out/b.conf"], work, {"A": "2"})
+    result = cli(["run", "--template", "../t/a.template:../out/b.conf", "--", "true"], work, {"A": "2"})
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "b.conf").read_text() == "a=2\n"

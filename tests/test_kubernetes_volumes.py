@@ -67,7 +67,7 @@ def tree(root: Path) -> list[str]:
 def test_volume_mounted_at_the_templates_dir_renders_each_template_once(tmp_path: Path) -> None:
     kubelet.volume(tmp_path / "cm", NESTED)
     specs = plan_directory(tmp_path / "cm", tmp_path / "out")
-    assert sorted(str(s.dest.relative_to(tmp_path / "out")) for s in specs if s.dest) == [
+    assert sorted(os.path.relpath(s.dest, tmp_path / "out") for s in specs if s.dest) == [
         "app.conf",
         "etc/app/db.conf",
         "etc/app/deep/x",
@@ -79,7 +79,7 @@ def test_volume_mounted_below_the_templates_root_is_followed(tmp_path: Path) -> 
     root = tmp_path / "templates"
     kubelet.volume(root / "etc" / "app", {"a.conf.template": "a\n", "sub/b.j2": "b\n"})
     specs = plan_directory(root, tmp_path / "out")
-    assert sorted(str(s.dest.relative_to(tmp_path / "out")) for s in specs if s.dest) == [
+    assert sorted(os.path.relpath(s.dest, tmp_path / "out") for s in specs if s.dest) == [
         "etc/app/a.conf",
         "etc/app/sub/b",
     ]
@@ -98,13 +98,13 @@ def test_any_dot_dot_entry_is_never_rendered_nor_descended(tmp_path: Path, name:
         (root / "ok" / (name + ".template")).write_text("no\n")
         (root / "ok" / name).mkdir()
         (root / "ok" / name / "deeper.template").write_text("no\n")
-    assert [str(s.src.relative_to(root)) for s in plan_directory(root, tmp_path / "out")] == ["ok/a.template"]
+    assert [os.path.relpath(s.src, root) for s in plan_directory(root, tmp_path / "out")] == ["ok/a.template"]
 
 
 def test_visible_symlink_as_an_explicit_template_is_followed(tmp_path: Path) -> None:
     kubelet.volume(tmp_path / "cm", NESTED)
     [spec] = plan_argument(str(tmp_path / "cm" / "app.conf.template"))
-    assert spec.src.read_text() == "port=${PORT}\n"
+    assert Path(spec.src).read_text() == "port=${PORT}\n"
     specs = plan_argument(f"{tmp_path / 'cm'}:{tmp_path / 'out'}")
     assert len(specs) == 3
 

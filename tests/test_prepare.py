@@ -1,30 +1,46 @@
-"""`entrypoint _prepare`: the render step of `run`, as the real child process."""
+"""The render step of `run` (entrypoint.render.prepare), run in a fork exactly as PID 1 runs it."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from entrypoint.supervise.options import parse_run_args
+from entrypoint.supervise.results import read_records
+from entrypoint.supervise.steps import _finish_child, render_work
 
-def prepare(args: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], Any]:
-    """Run `_prepare --report-fd N` and return the process and the parsed report (or None)."""
-    read_end, write_end = os.pipe()
-    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
-    try:
-        argv = [sys.executable, "-m", "entrypoint", "_prepare", "--report-fd", str(write_end), *args]
-        result = subprocess.run(argv, env=base, pass_fds=(write_end,), capture_output=True, text=True,
-                                timeout=60, check=False)
-    finally:
-        os.close(write_end)
-    with os.fdopen(read_end) as fh:
-        report = fh.read()
-    return result, (json.loads(report) if report else None)
+
+class Done:
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def prepare(capfd: pytest.CaptureFixture[str]) -> Any:
+    """Fork, run the render step in the child with a result memfd (as steps.render does), reap it;
+    return the outcome and the report as a dict (None when the step failed)."""
+    def run(args: list[str], env: dict[str, str]) -> tuple[Done, dict[str, list[str]] | None]:
+        base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
+        opts = parse_run_args([*args, "--", "true"], base)
+        work = render_work(opts, base)
+        memfd = os.memfd_create("test-step", os.MFD_CLOEXEC)
+        capfd.readouterr()
+        pid = os.fork()
+        if pid == 0:
+            _finish_child("rendering the templates", lambda: work(memfd))
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        out, err = capfd.readouterr()
+        result = read_records(memfd)
+        os.close(memfd)
+        report = None if code != 0 else {"changed": result.values("changed"),
+                                         "unchanged": result.values("unchanged")}
+        return Done(code, out, err), report
+
+    return run
 
 
 @pytest.fixture
@@ -38,7 +54,7 @@ def tree(tmp_path: Path) -> dict[str, str]:
             "PORT": "31000", "WHO": "world"}
 
 
-def test_renders_settings_dir_silently_and_reports_changes(tree: dict[str, str]) -> None:
+def test_renders_settings_dir_silently_and_reports_changes(tree: dict[str, str], prepare: Any) -> None:
     root = Path(tree["ENTRYPOINT_OUTPUT_DIR"])
     result, report = prepare([], tree)
     assert result.returncode == 0 and result.stdout == "" and result.stderr == ""
@@ -48,7 +64,7 @@ def test_renders_settings_dir_silently_and_reports_changes(tree: dict[str, str])
     assert result.returncode == 0 and report["changed"] == [] and len(report["unchanged"]) == 2
 
 
-def test_error_exits_78_and_writes_nothing(tree: dict[str, str]) -> None:
+def test_error_exits_78_and_writes_nothing(tree: dict[str, str], prepare: Any) -> None:
     root = Path(tree["ENTRYPOINT_OUTPUT_DIR"])
     del tree["WHO"]
     result, report = prepare([], tree)
@@ -57,12 +73,12 @@ def test_error_exits_78_and_writes_nothing(tree: dict[str, str]) -> None:
     assert list(root.rglob("*")) == []
 
 
-def test_nothing_to_render_is_success(tmp_path: Path) -> None:
+def test_nothing_to_render_is_success(tmp_path: Path, prepare: Any) -> None:
     result, report = prepare([], {"ENTRYPOINT_TEMPLATES_DIR": str(tmp_path / "none")})
     assert result.returncode == 0 and report == {"changed": [], "unchanged": []}
 
 
-def test_template_argument(tmp_path: Path) -> None:
+def test_template_argument(tmp_path: Path, prepare: Any) -> None:
     (tmp_path / "a.tmpl").write_text("a=${A}\n")
     result, report = prepare(["--template", f"{tmp_path}/a.tmpl:{tmp_path}/a.conf"],
                              {"A": "1", "ENTRYPOINT_TEMPLATES_DIR": str(tmp_path / "none")})
@@ -70,14 +86,14 @@ def test_template_argument(tmp_path: Path) -> None:
     assert (tmp_path / "a.conf").read_text() == "a=1\n" and report["changed"] == [str(tmp_path / "a.conf")]
 
 
-def test_failing_check_command_installs_nothing(tree: dict[str, str]) -> None:
+def test_failing_check_command_installs_nothing(tree: dict[str, str], prepare: Any) -> None:
     root = Path(tree["ENTRYPOINT_OUTPUT_DIR"])
     result, _ = prepare(["--check-cmd", "grep -q nope {src}"], tree)
     assert result.returncode == 78 and "check command failed" in result.stderr
     assert list(root.rglob("*")) == []
 
 
-def test_check_command_sees_staged_files(tree: dict[str, str], tmp_path: Path) -> None:
+def test_check_command_sees_staged_files(tree: dict[str, str], tmp_path: Path, prepare: Any) -> None:
     root = Path(tree["ENTRYPOINT_OUTPUT_DIR"])
     seen = tmp_path / "seen"
     cmd = f'for f in $ENTRYPOINT_STAGED; do cat "$f"; done > {seen}'
@@ -88,8 +104,20 @@ def test_check_command_sees_staged_files(tree: dict[str, str], tmp_path: Path) -
     assert not list(root.rglob(".entrypoint-*"))
 
 
-def test_stage_only_is_a_dry_run(tree: dict[str, str]) -> None:
-    root = Path(tree["ENTRYPOINT_OUTPUT_DIR"])
-    result, report = prepare(["--stage-only"], tree)
-    assert result.returncode == 0 and len(report["changed"]) == 2
-    assert list(root.rglob("*")) == []
+def test_env_files_feed_the_templates_and_settings_come_from_one_table(tmp_path: Path, prepare: Any) -> None:
+    """ENTRYPOINT_* list rules and the render settings, as `run` reads them."""
+    (tmp_path / "a.tmpl").write_text("a=${A} b=${B}\n")
+    (tmp_path / "one.env").write_text("A=from-file\n")
+    (tmp_path / "two.env").write_text("B=two\n")
+    env = {"ENTRYPOINT_TEMPLATES": f"{tmp_path}/a.tmpl:{tmp_path}/a.conf",
+           "ENTRYPOINT_ENV_FILE": f"{tmp_path}/one.env, {tmp_path}/two.env",
+           "ENTRYPOINT_ONLY": "A", "ENTRYPOINT_TEMPLATES_DIR": str(tmp_path / "none"), "A": "env", "B": "env"}
+    result, _ = prepare([], env)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "a.conf").read_text() == "a=from-file b=${B}\n"  # --only A: B stays
+
+
+def test_a_template_without_destination_is_refused(tmp_path: Path, prepare: Any) -> None:
+    (tmp_path / "a.tmpl").write_text("x\n")
+    result, report = prepare(["--template", f"{tmp_path}/a.tmpl"], {})
+    assert result.returncode == 78 and "needs a destination" in result.stderr and report is None

@@ -150,3 +150,29 @@ def test_bad_wait_url_is_refused_before_any_hook_runs(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "bogus://db:5432" in done.stderr and "Traceback" not in done.stderr
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(("value", "names", "paths"), [
+    ("143, 130", ["143", "130"], ["143", "130"]),
+    ("tcp://db:5432 file:///tmp/x", ["tcp://db:5432", "file:///tmp/x"], ["tcp://db:5432 file:///tmp/x"]),
+    (" A, B  C", ["A", "B", "C"], ["A", "B  C"]),
+    ("/var/log/a b.log,/var/log/c.log", ["/var/log/a", "b.log", "/var/log/c.log"],
+     ["/var/log/a b.log", "/var/log/c.log"]),
+    ("  ", [], []), (",,", [], []),
+])
+def test_one_list_rule_per_variable_for_every_command(value: str, names: list[str], paths: list[str]) -> None:
+    """Path lists split at commas, other lists at commas and whitespace: run and render/check alike."""
+    from entrypoint.context.settings import load_settings
+
+    assert parse_run_args(["x"], {"ENTRYPOINT_ENV_FILE": value}).env_files == paths
+    assert load_settings({"ENTRYPOINT_ENV_FILE": value}).env_files == paths
+    assert load_settings({"ENTRYPOINT_ONLY": value}).only == names
+    assert parse_run_args(["x"], {"ENTRYPOINT_WAIT": value}).waits == names
+
+
+def test_a_bad_setting_is_78_naming_it_in_run_and_render_alike(tmp_path: Path) -> None:
+    for command in (["run", "--", "true"], ["render", "--clean-env", str(tmp_path / "none")]):
+        done = subprocess.run([sys.executable, "-m", "entrypoint", *command], capture_output=True,
+                              env=base_env(ENTRYPOINT_SYNTAX="perl"), timeout=20)
+        assert done.returncode == 78, (command, done.stderr)
+        assert b"ENTRYPOINT_SYNTAX" in done.stderr and b"Traceback" not in done.stderr

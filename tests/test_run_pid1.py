@@ -252,10 +252,6 @@ def test_stop_during_backoff_ends_at_once(tmp_path: Path) -> None:
 
 # -- start-up steps --------------------------------------------------------------------
 
-PREPARE = Path(__file__).parent.parent / "entrypoint" / "commands" / "prepare.py"
-
-
-@pytest.mark.skipif(not PREPARE.exists(), reason="entrypoint _prepare not available yet")
 def test_templates_are_rendered_before_the_start(tmp_path: Path) -> None:
     src = tmp_path / "app.conf.tmpl"
     dest = tmp_path / "app.conf"
@@ -266,7 +262,6 @@ def test_templates_are_rendered_before_the_start(tmp_path: Path) -> None:
     assert done.stdout == b"port = 31000\n"
 
 
-@pytest.mark.skipif(not PREPARE.exists(), reason="entrypoint _prepare not available yet")
 def test_template_error_exits_78_and_starts_nothing(tmp_path: Path) -> None:
     src = tmp_path / "bad.j2"
     src.write_text("{{ unclosed\n")
@@ -274,6 +269,19 @@ def test_template_error_exits_78_and_starts_nothing(tmp_path: Path) -> None:
     done = run_ns(["--template", f"{src}:{tmp_path / 'out'}", "--", "touch", str(marker)])
     assert done.returncode == 78, done.stderr
     assert not marker.exists()
+
+
+def test_a_killed_render_is_exit_78_with_a_clear_message_and_no_file_changed(tmp_path: Path) -> None:
+    """SIGKILL of the render fork (what the OOM killer does), here from its own --check-cmd."""
+    src, dest, marker = tmp_path / "app.conf.tmpl", tmp_path / "app.conf", tmp_path / "started"
+    src.write_text("port = ${PORT0}\n")
+    dest.write_text("old\n")
+    done = run_ns(["--template", f"{src}:{dest}", "--check-cmd", "kill -9 $PPID", "--", "touch", str(marker)],
+                  env=base_env(PORT0="31000"))
+    assert done.returncode == 78, done.stderr
+    assert b"rendering the templates was killed by SIGKILL (out of memory?" in done.stderr
+    assert b"Traceback" not in done.stderr
+    assert dest.read_text() == "old\n" and not marker.exists()
 
 
 def test_no_templates_means_no_render_child(tmp_path: Path) -> None:

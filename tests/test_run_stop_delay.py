@@ -111,13 +111,14 @@ def test_the_app_exiting_during_the_delay_ends_the_stop(tmp_path: Path) -> None:
     assert doc is not None and doc["app"]["last_exit_code"] == 7 and doc["app"]["pid"] is None
 
 
-@pytest.mark.parametrize("how", ["cli", "env"])
-def test_a_negative_delay_is_a_usage_error(tmp_path: Path, how: str) -> None:
+@pytest.mark.parametrize(("how", "code"), [("cli", 2), ("env", 78)])
+def test_a_negative_delay_is_a_usage_error(tmp_path: Path, how: str, code: int) -> None:
+    """On the command line a usage error (2); in ENTRYPOINT_* configuration (78), as in every command."""
     marker = tmp_path / "started"
     args = ["--stop-delay", "-1"] if how == "cli" else []
     env = base_env(ENTRYPOINT_STOP_DELAY="-1") if how == "env" else None
     done = run_ns([*args, "--", "touch", str(marker)], env=env)
-    assert done.returncode == 2
+    assert done.returncode == code
     lines = done.stderr.decode().splitlines()
     assert len(lines) == 1 and "stop" in lines[0].lower() and "-1" in lines[0], lines
     assert not marker.exists()

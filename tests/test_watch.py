@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from entrypoint.supervise.results import write_records
 from entrypoint.supervise.watch import Watcher, watch_paths_from_env
 from tests.pid1_helpers import children_of, ctx_switches, vm_rss_kib
 
@@ -33,6 +34,7 @@ import os, sys, time
 sys.path.insert(0, os.environ["EP_REPO"])
 import _signal
 from entrypoint import log
+from entrypoint.supervise.results import write_records
 from entrypoint.supervise.watch import Watcher, watch_paths_from_env
 
 def main(argv):
@@ -49,15 +51,21 @@ def main(argv):
         elif opt == "--check-cmd": check = argv.pop(0)
     everything = _signal.valid_signals()
     _signal.pthread_sigmask(_signal.SIG_BLOCK, everything)
-    render = [sys.executable, "-m", "entrypoint", "_prepare"]
-    for t in templates: render += ["--template", t]
-    if check: render += ["--check-cmd", check]
+    from entrypoint.supervise.options import parse_run_args
+    from entrypoint.supervise.steps import _finish_child, render_work
+    opts_argv = [a for t in templates for a in ("--template", t)] + (["--check-cmd", check] if check else [])
+    render = render_work(parse_run_args([*opts_argv, "--", "true"], dict(os.environ)), dict(os.environ))
     paths = watch_paths_from_env(os.environ, templates)
     deflt = [s for s in everything if s not in (9, 19)]
-    _, status = os.waitpid(os.posix_spawn(render[0], render, os.environ, setsigmask=(), setsigdef=deflt), 0)
+    first = os.fork()
+    if first == 0:
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, set())
+        fd = os.memfd_create("first", os.MFD_CLOEXEC)
+        _finish_child("render", lambda: render(fd))
+    _, status = os.waitpid(first, 0)
     if status != 0:
         return 78
-    w = Watcher(paths, render_argv=render, quiet_period=quiet, max_wait=max_wait)
+    w = Watcher(paths, render=render, quiet_period=quiet, max_wait=max_wait)
     def spawn():
         return os.posix_spawn(app[0], app, os.environ, setsigmask=(), setsigdef=deflt)
     child = spawn()
@@ -395,7 +403,7 @@ def watcher_for(tmp_path: Path) -> Iterator[Callable[..., Watcher]]:
     made: list[Watcher] = []
 
     def make(paths: list[Path], **kwargs: object) -> Watcher:
-        w = Watcher([str(p) for p in paths], render_argv=kwargs.pop("render_argv", ["true"]),  # type: ignore[arg-type]
+        w = Watcher([str(p) for p in paths], render=kwargs.pop("render", lambda fd: 0),  # type: ignore[arg-type]
                     **kwargs)  # type: ignore[arg-type]
         made.append(w)
         return w
@@ -471,19 +479,31 @@ def test_debounce_quiet_period_and_max_wait(watcher_for: Callable[..., Watcher],
 def test_rerender_reports_changes_failures_and_timeouts(watcher_for: Callable[..., Watcher],
                                                          tmp_path: Path,
                                                          capfd: pytest.CaptureFixture[str]) -> None:
-    def reporting(line: str) -> list[str]:
-        # the watcher appends `--report-fd N`: $1 is the option, $2 the descriptor
-        return ["bash", "-c", f"echo '{line}' >&$2", "bash"]
+    def reporting(*records: tuple[str, str]) -> Callable[[int], int]:
+        def step(fd: int) -> int:
+            write_records(fd, records)
+            return 0
+        return step
 
-    assert watcher_for([tmp_path], render_argv=reporting('{"changed": ["/a"]}')).rerender() is True
-    same = reporting('{"changed": [], "unchanged": ["/a"]}')
-    assert watcher_for([tmp_path], render_argv=same).rerender() is False
-    assert watcher_for([tmp_path], render_argv=["true"]).rerender() is True  # no report: assume changed
-    assert watcher_for([tmp_path], render_argv=["sh", "-c", "exit 78"]).rerender() is False
-    hung = watcher_for([tmp_path], render_argv=["bash", "-c", "sleep 30; true", "bash"], render_timeout=0.3)
+    def killed(fd: int) -> int:
+        os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would
+        return 0
+
+    def hang(fd: int) -> int:
+        subprocess.run(["sleep", "30"], check=False)  # a hung --check-cmd, in the render's group
+        return 0
+
+    assert watcher_for([tmp_path], render=reporting(("changed", "/a"))).rerender() is True
+    same = reporting(("unchanged", "/a"))
+    assert watcher_for([tmp_path], render=same).rerender() is False
+    assert watcher_for([tmp_path], render=reporting()).rerender() is False  # nothing rendered: no reload
+    assert watcher_for([tmp_path], render=lambda fd: 78).rerender() is False
+    assert watcher_for([tmp_path], render=killed).rerender() is False
+    hung = watcher_for([tmp_path], render=hang, render_timeout=0.3)
     started = time.monotonic()
     assert hung.rerender() is False
     assert time.monotonic() - started < 5
     err = capfd.readouterr().err
     assert err.count("re-render failed (exit 78)") == 1
-    assert "was killed" in err
+    assert err.count("re-render was killed by signal 9") == 1
+    assert "took longer than 0.3s and was killed" in err

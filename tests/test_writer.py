@@ -75,8 +75,9 @@ def test_stage_then_abort_changes_nothing(tmp_path: Path) -> None:
     dest = tmp_path / "d" / "app.conf"
     staging = stage_all([RenderedFile(dest, b"new", create_dirs_under=tmp_path)])
     [staged] = staging.changed
-    assert staged.temp is not None and staged.temp.read_bytes() == b"new"
-    assert staged.temp.parent == dest.parent and staged.temp.name.startswith(".entrypoint-app.conf-")
+    assert staged.temp is not None and Path(staged.temp).read_bytes() == b"new"
+    temp = Path(staged.temp)
+    assert temp.parent == dest.parent and temp.name.startswith(".entrypoint-app.conf-")
     staging.abort()
     assert not dest.parent.exists()
 

@@ -14,13 +14,14 @@ job pointed at the wrong folder must not pass for ever.
 
 from __future__ import annotations
 
-import argparse
+import os
 import sys
 
+from entrypoint.commands import lightargs as argparse  # argparse's interface, not its import cost
 from entrypoint.commands.check_report import FORMATS, Problem, format_problems
 from entrypoint.commands.context_args import add_context_arguments, environment_from_args
 from entrypoint.commands.render import add_render_options, selection_from
-from entrypoint.commands.watching import add_watch_options, watch_command
+from entrypoint.commands.watch_args import add_watch_options
 from entrypoint.context.settings import EntrypointSettings, load_settings
 from entrypoint.errors import EX_CONFIG, ConfigError, TemplateError, UsageError
 from entrypoint.render.engine import render_specs
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     ns = build_parser().parse_args(argv)
     if ns.watch:
+        from entrypoint.commands.watching import watch_command  # only with --watch
+
         return watch_command(ns, check_once, command="check")
     return check_once(ns)
 
@@ -108,9 +111,9 @@ def report(checked: int, problems: list[Problem], fmt: str = "text") -> None:
 def _nothing_to_check(ns: argparse.Namespace, settings: EntrypointSettings) -> Problem:
     """Zero templates is an error: name what was searched, so the wrong folder is obvious."""
     directory = ns.templates_dir or settings.templates_dir
-    state = "" if directory.is_dir() else " (it does not exist)"
+    state = "" if os.path.isdir(directory) else " (it does not exist)"
     suffixes = ", ".join(TEMPLATE_SUFFIXES)
-    return Problem(str(directory), None, None, None,
+    return Problem(os.fspath(directory), None, None, None,
                    f"no template to check: nothing ending in {suffixes} in the templates directory{state}, "
                    f"and no TEMPLATE argument or ENTRYPOINT_TEMPLATES")
 

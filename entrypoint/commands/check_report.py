@@ -1,29 +1,48 @@
 """What ``entrypoint check`` found, and its three output formats (``--format text|json|github``).
 
 Kept apart from the command so that a caller running the check repeatedly
-(``check --watch``) or another front end can format the same list.
+(``check --watch``) or another front end can format the same list.  A plain
+``check`` is on the light path (tests/test_imports.py): no :mod:`dataclasses`
+here, and :mod:`json` is imported only for ``--format json``.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-
 from entrypoint.errors import ConfigError, TemplateError
 
+TYPE_CHECKING = False  # not `typing`: one import less on the light path
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 FORMATS = ("text", "json", "github")
+_FIELDS = ("file", "line", "col", "variable", "message")
 
 
-@dataclass(frozen=True)
 class Problem:
-    """One problem: where (as far as known), which variable (if any), and what."""
+    """One problem: where (as far as known), which variable (if any), and what.  Immutable by convention."""
 
-    file: str | None
-    line: int | None
-    col: int | None
-    variable: str | None
-    message: str
+    __slots__ = _FIELDS
+
+    def __init__(self, file: str | None, line: int | None, col: int | None, variable: str | None,
+                 message: str) -> None:
+        self.file = file
+        self.line = line
+        self.col = col
+        self.variable = variable
+        self.message = message
+
+    def as_dict(self) -> dict[str, object]:
+        """The JSON object of ``--format json``: {file, line, col, variable, message}."""
+        return {name: getattr(self, name) for name in _FIELDS}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Problem) and self.as_dict() == other.as_dict()
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.as_dict().values()))
+
+    def __repr__(self) -> str:
+        return "Problem(" + ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items()) + ")"
 
     @classmethod
     def from_template_error(cls, error: TemplateError) -> Problem:
@@ -55,7 +74,9 @@ class Problem:
 def format_problems(problems: Sequence[Problem], fmt: str) -> str:
     """The report body: one line per problem (text, github) or one JSON list."""
     if fmt == "json":
-        return json.dumps([asdict(p) for p in problems], ensure_ascii=False, indent=2) + "\n"
+        import json  # only for --format json
+
+        return json.dumps([p.as_dict() for p in problems], ensure_ascii=False, indent=2) + "\n"
     lines = [p.github() if fmt == "github" else p.text() for p in problems]
     return "".join(line + "\n" for line in lines)
 

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
+from entrypoint.commands import lightargs as argparse  # argparse's interface, not its import cost
 from entrypoint.context.sources import ContextOptions, MarathonOptions, build_environment
 from entrypoint.errors import ContextError, UsageError
 
 
 def add_context_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("context (where variables come from)")
-    group.add_argument("--env-file", action="append", default=[], type=Path, metavar="FILE",
+    group.add_argument("--env-file", action="append", default=[], metavar="FILE",
                        help="dotenv file to read (repeatable; later files win)")
     group.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                        help="set one variable (repeatable; wins over everything)")
     group.add_argument("--clean-env", action="store_true",
                        help="start from an empty environment instead of the current one")
-    group.add_argument("--marathon-app", type=Path, metavar="APP.json",
+    group.add_argument("--marathon-app", metavar="APP.json",
                        help="add the variables Marathon would inject for this app definition")
     group.add_argument("--host", default="localhost", help="with --marathon-app: the agent host name")
     group.add_argument("--task-id", help="with --marathon-app: the task id (default: a fresh one)")

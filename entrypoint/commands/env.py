@@ -6,12 +6,12 @@ can ``eval``, a dotenv reader can load, or a test can compare as JSON.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Mapping
 
 from entrypoint import log
+from entrypoint.commands import lightargs as argparse  # argparse's interface, not its import cost
 from entrypoint.commands.context_args import add_context_arguments, environment_from_args
 from entrypoint.errors import EX_OK
 

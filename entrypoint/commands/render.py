@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Sequence
-from pathlib import Path
 
 from entrypoint import log
+from entrypoint.commands import lightargs as argparse  # argparse's interface, not its import cost
 from entrypoint.commands.context_args import add_context_arguments, environment_from_args
-from entrypoint.commands.watching import add_watch_options, watch_command
+from entrypoint.commands.watch_args import add_watch_options
 from entrypoint.context.settings import EntrypointSettings, load_settings
 from entrypoint.errors import EX_CONFIG, OutputError, TemplateError
 from entrypoint.render.engine import list_template_variables, render_specs
@@ -20,13 +18,17 @@ from entrypoint.render.plan import (
     plan_directory,
     refuse_duplicate_destinations,
 )
-from entrypoint.render.writer import RenderedFile, write_all
+from entrypoint.render.prepare import rendered_files
+from entrypoint.render.writer import write_all
+from entrypoint.supervise.options import SYNTAXES
 
-SYNTAXES = ("auto", "envsubst", "shell", "jinja")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 def add_render_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by render, check and _prepare; None means "take the setting"."""
+    """Options shared by render and check; None means "take the setting" (ENTRYPOINT_*)."""
     parser.add_argument("--syntax", choices=SYNTAXES, default=None,
                         help="template syntax (default auto: .j2/.jinja -> jinja, else shell)")
     parser.add_argument("--only", metavar="NAMES", default=None,
@@ -35,9 +37,9 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
                         help="substitute only variables starting with P (comma list; shell/envsubst)")
     parser.add_argument("--braced-only", action="store_true", default=None,
                         help="substitute only ${NAME} forms; bare $name is left alone (nginx)")
-    parser.add_argument("--templates-dir", type=Path, default=None, metavar="DIR",
+    parser.add_argument("--templates-dir", default=None, metavar="DIR",
                         help="templates directory used when no TEMPLATE is given")
-    parser.add_argument("--output-dir", type=Path, default=None, metavar="DIR",
+    parser.add_argument("--output-dir", default=None, metavar="DIR",
                         help="output directory for the templates directory (default /)")
 
 
@@ -87,18 +89,12 @@ def report_errors(errors: Sequence[TemplateError]) -> None:
 
 def render_to_files(
     specs: list[TemplateSpec], env: dict[str, str], *, strict: bool | None, selection: Selection
-) -> tuple[list[Path], list[TemplateError]]:
+) -> tuple[list[str], list[TemplateError]]:
     """Render all in memory, then write all; on any error write nothing."""
     outputs, errors = render_specs(specs, env, strict=strict, selection=selection)
     if errors:
         return [], errors
-    return write_all(rendered_files(outputs)), []
-
-
-def rendered_files(outputs: Sequence[tuple[TemplateSpec, bytes, int]]) -> list[RenderedFile]:
-    """What the writer installs: every rendered template that has a destination."""
-    return [RenderedFile(dest=spec.dest, data=data, mode=mode, create_dirs_under=spec.create_dirs_under)
-            for spec, data, mode in outputs if spec.dest is not None]
+    return [str(path) for path in write_all(rendered_files(outputs))], []
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     ns = build_parser().parse_args(argv)
     if ns.watch:
+        from entrypoint.commands.watching import watch_command  # only with --watch
+
         return watch_command(ns, render_once, command="render")
     return render_once(ns)
 
@@ -161,9 +159,10 @@ def print_variables(specs: list[TemplateSpec], selection: Selection) -> int:
     errors: list[TemplateError] = []
     lines: list[str] = []
     for spec in specs:
-        name = str(spec.src)
+        name = spec.src
         try:
-            data = spec.src.read_bytes()
+            with open(spec.src, "rb") as fh:
+                data = fh.read()
             uses = list_template_variables(data, filename=name, syntax=spec.syntax, selection=selection)
         except TemplateError as exc:
             errors.append(exc)

@@ -90,8 +90,8 @@ def _run(argv: list[str], state: _Start) -> int:
         sup.readers.append(follower)
     kept = state.termination_log
     try:
-        argv = steps.expand_args(sup, environ) if opts.expand_args else opts.command
-        steps.render(sup, environ)
+        rendered = steps.render(sup, environ)  # one fork: --expand-args, then the templates
+        argv = rendered.values("arg") if opts.expand_args else opts.command
         env = steps.hooks(sup, environ)
         steps.waits(sup)
     except steps.StepFailed as failed:
@@ -193,15 +193,14 @@ def _app_environment(sup: Supervisor, env: dict[str, str], secrets: dict[str, st
 
 def _watcher(opts: RunOptions, environ: dict[str, str]) -> Watcher | None:
     """inotify on what the render reads; a failure costs the feature, not the app."""
-    from entrypoint.supervise.steps import prepare_argv
+    from entrypoint.supervise.steps import render_work
     from entrypoint.supervise.watch import Watcher, watch_paths_from_env
 
     templates = opts.templates if "templates" in opts.from_cli else []
     try:
-        templates_dir = opts.templates_dir if "templates_dir" in opts.from_cli else None
-        paths = watch_paths_from_env(environ, templates, templates_dir=templates_dir,
+        paths = watch_paths_from_env(environ, templates, templates_dir=opts.templates_dir,
                                      env_files=opts.env_files)
-        return Watcher(paths, render_argv=prepare_argv(opts),
+        return Watcher(paths, render=render_work(opts, environ),
                        quiet_period=opts.watch_quiet, max_wait=opts.watch_max_wait)
     except OSError as exc:
         log.warn(f"--watch unavailable ({exc.strerror or exc}); templates are rendered once")

@@ -21,7 +21,6 @@ rendered half-written.  SIGINT and SIGTERM end the watch with exit 0.
 
 from __future__ import annotations
 
-import argparse
 import queue
 import signal
 import sys
@@ -34,23 +33,14 @@ from types import FrameType, ModuleType
 from typing import Any
 
 from entrypoint import log
+from entrypoint.commands import lightargs as argparse  # the parsers of render/check
+from entrypoint.commands.watch_args import add_watch_options as add_watch_options
 from entrypoint.errors import EntrypointError
 from entrypoint.extras import require
 from entrypoint.render.plan import split_template_arg, strip_suffix
 
 # Reading a template produces "opened"/"closed_no_write" events: those must not count.
 _CHANGES = frozenset({"created", "modified", "deleted", "moved", "closed", "attrib"})
-
-
-def add_watch_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("watch (for template authors; needs entrypoint[watch])")
-    group.add_argument("--watch", action="store_true",
-                       help="run once, then again after every change to a template, an env file or the "
-                            "--marathon-app file; Ctrl-C (or TERM) ends it with exit 0")
-    group.add_argument("--watch-quiet", type=float, default=0.2, metavar="SECONDS",
-                       help="run again once changes have paused this long (default 0.2)")
-    group.add_argument("--watch-max-wait", type=float, default=2.0, metavar="SECONDS",
-                       help="... but at most this long after the first change of a burst (default 2)")
 
 
 @dataclass(frozen=True)
@@ -86,7 +76,7 @@ class WatchSet:
 
 
 def watch_set(ns: argparse.Namespace, default_templates: Iterable[str],
-              templates_dir: Path | None) -> WatchSet:
+              templates_dir: str | Path | None) -> WatchSet:
     """The sources of one render/check command line: TEMPLATE arguments (or the configured
     templates and directory), ``--env-file`` files and the ``--marathon-app`` file."""
     files: set[Path] = set()
@@ -98,11 +88,11 @@ def watch_set(ns: argparse.Namespace, default_templates: Iterable[str],
             src, dest = split_template_arg(arg)
         except EntrypointError:
             continue
-        (trees if src.is_dir() else files).add(_absolute(src))
+        (trees if Path(src).is_dir() else files).add(_absolute(Path(src)))
         if dest is not None:
-            outputs.add(_absolute(dest))
+            outputs.add(_absolute(Path(dest)))
     if not ns.templates and templates_dir is not None:
-        trees.add(_absolute(templates_dir))
+        trees.add(_absolute(Path(templates_dir)))
     files.update(_absolute(Path(p)) for p in ns.env_file)
     if ns.marathon_app is not None:
         files.add(_absolute(ns.marathon_app))

@@ -10,18 +10,17 @@ app's own string ``env`` entries.
 
 from __future__ import annotations
 
-import json
-import random
-import re
-import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+import os
+import time
 
 from entrypoint.context.javafmt import double_to_string
 from entrypoint.context.sources import MarathonOptions
 from entrypoint.errors import ContextError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # random, uuid and datetime are imported where they are used: `check` pays for less
+    from collections.abc import Mapping, Sequence
+    from typing import Any, ClassVar
 
 DEFAULT_VERSION = "1970-01-01T00:00:00.000Z"
 SERVICE_PORT_MIN = 10000  # Marathon's --local_port_min default
@@ -34,26 +33,58 @@ LABEL_VALUE_LIMIT = 512
 MESOS_SANDBOX = "/mnt/mesos/sandbox"
 MAX_APP_CHARS = 64 << 20  # far above any real app definition, megabyte labels included
 
-_LABEL_INVALID = re.compile(r"[^a-zA-Z0-9_]+")
-_VERSION_RE = re.compile(r"(\d+)\.(\d+)")
+_LABEL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_JSON_SPACE = " \t\n\r"
 
 HostPort = int | None  # None: a mapping that consumes no host port
 
 
-@dataclass(frozen=True)
-class DeclaredPort:
+class _Record:
+    """A frozen record with keyword construction and equality (no :mod:`dataclasses`: its
+    :mod:`inspect` import alone is most of a ``check``'s start-up)."""
+
+    __slots__: tuple[str, ...] = ()
+    _DEFAULTS: ClassVar[dict[str, object]] = {}
+
+    def __init__(self, **values: Any) -> None:
+        values = {**self._DEFAULTS, **values}
+        missing = set(self.__slots__) - set(values)
+        if missing or set(values) - set(self.__slots__):
+            raise TypeError(f"{type(self).__name__}: fields {sorted(self.__slots__)}, got {sorted(values)}")
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and all(
+            getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    def __hash__(self) -> int:
+        return hash(tuple(repr(getattr(self, n)) for n in self.__slots__))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+
+class DeclaredPort(_Record):
     """One declared port, normalised the way Marathon stores it."""
 
+    __slots__ = ("fixed_host", "has_host", "name", "requested")
     requested: int  # containerPort (mappings) or the (service) port (definitions)
     name: str | None
     fixed_host: int | None  # host port Marathon must use (requirePorts / fixed hostPort)
     has_host: bool  # False: container network mapping without hostPort
 
 
-@dataclass(frozen=True)
-class AppSpec:
+class AppSpec(_Record):
     """The parts of an app definition that shape the environment."""
 
+    __slots__ = ("app_id", "args", "cpus", "disk", "docker_image", "env", "gpus", "labels", "mem", "ports",
+                 "version")
+    _DEFAULTS: ClassVar[dict[str, object]] = {"args": ()}
     app_id: str
     version: str
     cpus: float
@@ -64,8 +95,8 @@ class AppSpec:
     labels: dict[str, str]
     ports: list[DeclaredPort]
     env: dict[str, str]
-    #: ``args`` (passed to the ENTRYPOINT without a shell; ``check --expand-args`` checks them)
-    args: tuple[str, ...] = ()
+    #: ``args`` (passed to the ENTRYPOINT without a shell; ``check --expand-args`` checks them); default ()
+    args: tuple[str, ...]
 
 
 # --------------------------------------------------------------------------- parsing
@@ -83,17 +114,60 @@ def load_app(path: str) -> AppSpec:
     if len(text) > MAX_APP_CHARS:
         raise ContextError(f"app definition is larger than {MAX_APP_CHARS >> 20} Mi characters", source=path)
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ContextError(
-            f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", source=path
-        ) from None
+        data = loads_json(text)
+    except ValueError as exc:  # json.JSONDecodeError, or int()'s digit limit on a 5000-digit number
+        msg = getattr(exc, "msg", None)
+        where = f" at line {getattr(exc, 'lineno', '?')} column {getattr(exc, 'colno', '?')}" if msg else ""
+        raise ContextError(f"not valid JSON: {msg or exc}{where}", source=path) from None
     except RecursionError:  # the json module recurses per nesting level
         raise ContextError("not valid JSON here: nested too deeply", source=path) from None
     try:
         return parse_app(data)
     except ContextError as exc:
         raise ContextError(exc.message, variable=exc.variable, source=path) from None
+
+
+def loads_json(text: str) -> Any:
+    """:func:`json.loads`, through the C scanner the json package itself uses (``_json``).
+
+    Importing :mod:`json` costs ``check --marathon-app`` its :mod:`re` and :mod:`enum` (the
+    decoder's regular expressions), a third of its start-up.  The C scanner needs neither.
+    Anything unusual (an error, a byte-order mark, trailing data) goes to :func:`json.loads`
+    itself, so errors are exactly the json module's :class:`json.JSONDecodeError`.
+    """
+    factory: Any = None
+    try:
+        from _json import make_scanner as factory
+    except ImportError:  # pragma: no cover - CPython always has it
+        pass
+    if factory is not None:
+        start = len(text) - len(text.lstrip(_JSON_SPACE))
+        try:
+            value, end = factory(_JsonContext())(text, start)
+        except RecursionError:
+            raise
+        except Exception:  # any refusal: json.loads below says exactly what and where
+            pass
+        else:
+            if not text[end:].strip(_JSON_SPACE):
+                return value
+    import json
+
+    return json.loads(text)
+
+
+class _JsonContext:
+    """What ``_json.make_scanner`` reads from a :class:`json.JSONDecoder`, with json's defaults."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+
+    @staticmethod
+    def parse_constant(name: str) -> float:
+        return {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}[name]
 
 
 def parse_app(data: Any) -> AppSpec:
@@ -151,6 +225,8 @@ def _version(raw: Any) -> str:
     if not isinstance(raw, str):
         raise _field("version", f"must be an ISO-8601 timestamp string, got {_json_type(raw)}")
     try:
+        from datetime import UTC, datetime
+
         stamp = datetime.fromisoformat(raw)
     except ValueError:
         raise _field("version", f"{raw!r} is not an ISO-8601 timestamp") from None
@@ -567,6 +643,8 @@ def resolve_ports(
 
 def _generated_port(seed: str, index: int, used: set[int]) -> int:
     """Marathon picks at random; offline we pick reproducibly from the app id."""
+    import random
+
     rng = random.Random(f"{seed}#{index}")
     while True:
         port = rng.randint(GENERATED_PORT_MIN, GENERATED_PORT_MAX)
@@ -604,21 +682,64 @@ def ports_env(
 
 def parse_version(text: str) -> tuple[int, int]:
     """'1.10', '1.4.x', 'HEAD(1.10)', '1.9.109' -> (major, minor)."""
-    match = _VERSION_RE.search(text)
-    if match is None:
+    found = _first_version(text)
+    if found is None:
         raise ContextError(f"--marathon-version: {text!r} is not a version like 1.10",
                            variable="--marathon-version")
-    return int(match.group(1)), int(match.group(2))
+    return found
+
+
+def _first_version(text: str) -> tuple[int, int] | None:
+    """The first ``DIGITS.DIGITS`` in ``text`` (as ``re.search(r"(\\d+)\\.(\\d+)")`` finds it)."""
+    n, i = len(text), 0
+    while i < n:
+        if not text[i].isdecimal():
+            i += 1
+            continue
+        j = i
+        while j < n and text[j].isdecimal():
+            j += 1
+        if j + 1 < n and text[j] == "." and text[j + 1].isdecimal():
+            k = j + 1
+            while k < n and text[k].isdecimal():
+                k += 1
+            return int(text[i:j]), int(text[j + 1 : k])
+        i = j  # a match inside this run of digits would need the same '.' after it
+    return None
+
+
+def _label_name(key: str) -> str:
+    """``re.sub(r"[^a-zA-Z0-9_]+", "_", key)``: every run of other characters becomes one ``_``."""
+    out: list[str] = []
+    in_run = False
+    for char in key:
+        if char in _LABEL_CHARS:
+            out.append(char)
+            in_run = False
+        elif not in_run:
+            out.append("_")
+            in_run = True
+    return "".join(out)
 
 
 def safe_path(app_id: str) -> str:
     return "_".join(s for s in app_id.split("/") if s)
 
 
+def _uuid1(node: int) -> str:
+    """A time-based UUID as :func:`uuid.uuid1` makes it (the uuid module costs more to import)."""
+    timestamp = time.time_ns() // 100 + 0x01B21DD213814000  # 100 ns steps since 1582-10-15
+    clock_seq = int.from_bytes(os.urandom(2), "big") & 0x3FFF
+    time_low, time_mid = timestamp & 0xFFFFFFFF, (timestamp >> 32) & 0xFFFF
+    time_hi = ((timestamp >> 48) & 0x0FFF) | 0x1000  # version 1
+    return (f"{time_low:08x}-{time_mid:04x}-{time_hi:04x}-"
+            f"{(clock_seq >> 8) | 0x80:02x}{clock_seq & 0xFF:02x}-{node:012x}")  # RFC 4122 variant
+
+
 def fresh_task_id(app_id: str, version: tuple[int, int]) -> str:
     """A new id in the format of that Marathon version (time-based uuid, random node)."""
-    node = random.getrandbits(48) | 0x010000000000  # multicast bit: not a real MAC
-    ident = uuid.uuid1(node=node)
+    node = int.from_bytes(os.urandom(6), "big") | 0x010000000000  # multicast bit: not a real MAC
+    ident = _uuid1(node)
     if version >= (1, 8):
         return f"{safe_path(app_id)}.instance-{ident}._app.1"
     return f"{safe_path(app_id)}.{ident}"
@@ -631,7 +752,7 @@ def label_env(labels: Mapping[str, str]) -> dict[str, str]:
     for key, value in labels.items():
         if _java_len(key) >= LABEL_KEY_LIMIT or _java_len(value) >= LABEL_VALUE_LIMIT:
             continue
-        name = _LABEL_INVALID.sub("_", key).upper()
+        name = _label_name(key).upper()
         if name not in names:
             names.append(name)
         env[f"MARATHON_APP_LABEL_{name}"] = value
@@ -685,6 +806,8 @@ def synthesize(
 
 def mesos_docker_env(task_id: str) -> dict[str, str]:
     """What the Mesos docker containerizer adds (1.4+ container naming)."""
+    import uuid
+
     container_id = uuid.uuid5(uuid.NAMESPACE_URL, f"mesos-task:{task_id}")
     return {"MESOS_SANDBOX": MESOS_SANDBOX, "MESOS_CONTAINER_NAME": f"mesos-{container_id}"}
 

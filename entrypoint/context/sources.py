@@ -10,9 +10,6 @@ file ``NAME_FILE`` points to, unless ``NAME`` is set explicitly.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 
 # The one reader of NAME_FILE secrets lives in secretfile (PID 1 uses it too); re-exported here.
 from entrypoint.context.secretfile import FILE_SUFFIX as FILE_SUFFIX
@@ -20,33 +17,70 @@ from entrypoint.context.secretfile import MAX_SECRET_BYTES as MAX_SECRET_BYTES
 from entrypoint.context.secretfile import read_secret_file as read_secret_file
 from entrypoint.errors import ContextError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import TypeAlias
+
+    StrPath: TypeAlias = str | os.PathLike[str]
+
 MAX_ENV_FILE_CHARS = 64 << 20
 
 
-@dataclass
 class MarathonOptions:
-    """What `--marathon-app` and its companion flags say (see cli.md)."""
+    """What `--marathon-app` and its companion flags say (see cli.md).
 
-    app_path: Path
-    host: str = "localhost"
-    task_id: str | None = None
-    ports: list[int | None] | None = None
-    version: str = "1.10"
-    enforce_role: bool | None = False  # None: leave MARATHON_APP_ENFORCE_GROUP_ROLE out
-    env_vars_prefix: str | None = None
-    mesos_env: bool = False  # also add MESOS_SANDBOX / MESOS_CONTAINER_NAME (DOCKER containers)
+    Plain classes here, not dataclasses: :mod:`dataclasses` (with the
+    :mod:`inspect` it imports) costs more start-up than a whole shell render.
+    """
+
+    def __init__(
+        self,
+        app_path: StrPath,
+        host: str = "localhost",
+        task_id: str | None = None,
+        ports: list[int | None] | None = None,
+        version: str = "1.10",
+        enforce_role: bool | None = False,  # None: leave MARATHON_APP_ENFORCE_GROUP_ROLE out
+        env_vars_prefix: str | None = None,
+        mesos_env: bool = False,  # also add MESOS_SANDBOX / MESOS_CONTAINER_NAME (DOCKER containers)
+    ) -> None:
+        self.app_path = app_path
+        self.host = host
+        self.task_id = task_id
+        self.ports = ports
+        self.version = version
+        self.enforce_role = enforce_role
+        self.env_vars_prefix = env_vars_prefix
+        self.mesos_env = mesos_env
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(self) == vars(other)
+
+    def __repr__(self) -> str:
+        return f"MarathonOptions({vars(self)!r})"
 
 
-@dataclass
 class ContextOptions:
-    clean_env: bool = False
-    env_files: list[Path] = field(default_factory=list)
-    sets: list[str] = field(default_factory=list)
-    marathon: MarathonOptions | None = None
-    resolve_files: bool = True
+    def __init__(
+        self,
+        clean_env: bool = False,
+        env_files: list[StrPath] | None = None,
+        sets: list[str] | None = None,
+        marathon: MarathonOptions | None = None,
+        resolve_files: bool = True,
+    ) -> None:
+        self.clean_env = clean_env
+        self.env_files: list[StrPath] = list(env_files or [])
+        self.sets: list[str] = list(sets or [])
+        self.marathon = marathon
+        self.resolve_files = resolve_files
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(self) == vars(other)
 
 
-def parse_dotenv(path: Path) -> dict[str, str]:
+def parse_dotenv(path: StrPath) -> dict[str, str]:
     """Parse a dotenv file: ``NAME=value``, optional ``export``, quotes, comments."""
     try:
         with open(path, encoding="utf-8") as fh:
@@ -73,7 +107,7 @@ def parse_dotenv(path: Path) -> dict[str, str]:
     return result
 
 
-def _unquote(value: str, path: Path, lineno: int) -> str:
+def _unquote(value: str, path: StrPath, lineno: int) -> str:
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
         inner = value[1:-1]
         if value[0] == '"':

@@ -10,30 +10,33 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping
-from pathlib import Path
 
 from entrypoint.errors import TemplateError, TemplateErrors
 from entrypoint.render.model import EVERYTHING, Selection, Syntax, VariableUse
-from entrypoint.render.plan import TemplateSpec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from entrypoint.render.plan import TemplateSpec
 
 
 def render_template(
     data: bytes,
     *,
     filename: str,
-    syntax: Syntax,
+    syntax: str,
     env: Mapping[str, str],
     strict: bool | None = None,
     selection: Selection = EVERYTHING,
-    include_dir: Path | None = None,
+    include_dir: str | None = None,
 ) -> bytes:
     """Render one template; raises TemplateError/TemplateErrors with FILE:LINE:COL.
 
     ``strict=None`` means the syntax's own default: Jinja is strict (an
     undefined name is an error), shell and envsubst are not (GNU behaviour).
     """
-    if syntax is Syntax.JINJA:
+    if syntax == Syntax.JINJA:
         from entrypoint.render.jinja import render_jinja
 
         text = decode_template(data, filename=filename)
@@ -41,7 +44,7 @@ def render_template(
         out = render_jinja(text, env, filename=filename, strict=jinja_strict, include_dir=include_dir)
         return out.encode("utf-8", "surrogateescape")
     strict = bool(strict)
-    if syntax is Syntax.ENVSUBST:
+    if syntax == Syntax.ENVSUBST:
         return _render_envsubst(data, filename=filename, env=env, strict=strict, selection=selection)
     text = decode_template(data, filename=filename)
     from entrypoint.render.shell import render_shell
@@ -99,13 +102,13 @@ def _position(data: bytes, offset: int) -> tuple[int, int]:
 
 
 def list_template_variables(
-    data: bytes, *, filename: str, syntax: Syntax, selection: Selection = EVERYTHING
+    data: bytes, *, filename: str, syntax: str, selection: Selection = EVERYTHING
 ) -> list[VariableUse]:
     """Which names a template reads, in order (for ``render --variables``)."""
-    if syntax is Syntax.ENVSUBST:
+    if syntax == Syntax.ENVSUBST:
         return _envsubst_uses(data, selection)
     text = decode_template(data, filename=filename)
-    if syntax is Syntax.SHELL:
+    if syntax == Syntax.SHELL:
         from entrypoint.render.shell import list_variables
 
         uses = list_variables(text, filename=filename)
@@ -129,7 +132,7 @@ def render_specs(
     outputs: list[tuple[TemplateSpec, bytes, int]] = []
     errors: list[TemplateError] = []
     for spec in specs:
-        name = str(spec.src)
+        name = spec.src
         try:
             with open(spec.src, "rb") as fh:
                 mode = stat.S_IMODE(os.fstat(fh.fileno()).st_mode)
@@ -139,7 +142,8 @@ def render_specs(
             continue
         try:
             out = render_template(data, filename=name, syntax=spec.syntax, env=env, strict=strict,
-                                  selection=selection, include_dir=spec.src.parent)
+                                  selection=selection,
+                                  include_dir=os.path.dirname(spec.src) or ".")
         except TemplateErrors as exc:
             errors.extend(exc.errors)
             continue

@@ -12,13 +12,9 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shlex
 import sys
-import traceback
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar, NamedTuple, NoReturn
 
 import jinja2
 from jinja2 import nodes
@@ -93,8 +89,7 @@ class _StrictUndefined(jinja2.StrictUndefined):
     )
 
 
-@dataclass(frozen=True)
-class _Use:
+class _Use(NamedTuple):
     filename: str | None
     line: int | None
     name: str | None
@@ -264,6 +259,8 @@ def _yaml_quote(value: object) -> str:
 
 
 def _shell_quote(value: object) -> str:
+    import shlex  # only for templates that use the filter
+
     return shlex.quote(str(value))
 
 
@@ -280,7 +277,7 @@ def _passing_undefined(function: Callable[..., object]) -> Callable[..., object]
 
 
 def make_environment(
-    *, undefined: type[jinja2.Undefined] = _StrictUndefined, include_dir: Path | None = None
+    *, undefined: type[jinja2.Undefined] = _StrictUndefined, include_dir: str | os.PathLike[str] | None = None
 ) -> SandboxedEnvironment:
     """A sandbox with our filters; includes only from ``include_dir`` (None: none at all)."""
     loader = jinja2.FileSystemLoader(str(include_dir)) if include_dir is not None else None
@@ -323,7 +320,7 @@ def render_jinja(
     *,
     filename: str,
     strict: bool = True,
-    include_dir: Path | None = None,
+    include_dir: str | os.PathLike[str] | None = None,
 ) -> str:
     """Render ``text``; failures become TemplateError (one) or TemplateErrors (several).
 
@@ -410,6 +407,8 @@ def _runtime_error(exc: BaseException, text: str, filename: str, message: str) -
 
 def _template_frame(exc: BaseException, filename: str) -> tuple[str, int | None]:
     """The innermost traceback frame that Jinja rewrote to point into a template."""
+    import traceback  # the error path only
+
     found: tuple[str, int | None] = (filename, None)
     for frame in traceback.extract_tb(exc.__traceback__):
         if frame.name == "top-level template code" or frame.name.startswith(("block ", "macro ", "template")):
@@ -419,7 +418,8 @@ def _template_frame(exc: BaseException, filename: str) -> tuple[str, int | None]
 
 def _read_text(path: str) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8", errors="replace")
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read()
     except OSError:
         return ""
 

@@ -1,40 +1,50 @@
-"""Shared vocabulary of the rendering layer."""
+"""Shared vocabulary of the rendering layer.
+
+Plain classes, no :mod:`enum` or :mod:`dataclasses`: the shell path of
+``render`` and the render fork of ``run`` import this, and those two modules
+alone would cost more start-up than the whole render of a small template.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
 
+class Syntax:
+    """The template syntaxes; the values are plain strings (``Syntax.SHELL == "shell"``)."""
 
-class Syntax(StrEnum):
     ENVSUBST = "envsubst"  # byte-for-byte GNU envsubst
     SHELL = "shell"  # GNU rules + POSIX parameter expansion + `$$` escape
     JINJA = "jinja"  # sandboxed Jinja2
+    ALL = (ENVSUBST, SHELL, JINJA)
 
 
 JINJA_SUFFIXES = (".j2", ".jinja")
 TEMPLATE_SUFFIXES = (".template", ".tmpl", ".j2", ".jinja")
 
 
-def syntax_for(filename: str, requested: str = "auto") -> Syntax:
+def syntax_for(filename: str, requested: str = "auto") -> str:
     """`auto` picks by suffix: .j2/.jinja -> jinja, anything else -> shell."""
     if requested != "auto":
-        return Syntax(requested)
+        if requested not in Syntax.ALL:
+            raise ValueError(f"unknown syntax {requested!r}")
+        return requested
     return Syntax.JINJA if filename.endswith(JINJA_SUFFIXES) else Syntax.SHELL
 
 
-@dataclass(frozen=True)
 class Selection:
     """Which references a `shell`/`envsubst` template substitutes.
 
     Everything not selected is copied verbatim (braces included), so an nginx
     config's own ``$host`` or ``$http_proxy`` survives.  The default selects
-    every name.
+    every name.  Immutable by convention.
     """
 
-    names: frozenset[str] | None = None  # only these names (None: no restriction)
-    prefixes: tuple[str, ...] = ()  # only names starting with one of these
-    braced_only: bool = False  # only ``${NAME}`` forms; bare ``$name`` stays
+    __slots__ = ("braced_only", "names", "prefixes")
+
+    def __init__(self, names: frozenset[str] | None = None, prefixes: tuple[str, ...] = (),
+                 braced_only: bool = False) -> None:
+        self.names = names  # only these names (None: no restriction)
+        self.prefixes = prefixes  # only names starting with one of these
+        self.braced_only = braced_only  # only ``${NAME}`` forms; bare ``$name`` stays
 
     def selects(self, name: str, *, braced: bool) -> bool:
         if self.braced_only and not braced:
@@ -47,16 +57,45 @@ class Selection:
     def is_everything(self) -> bool:
         return self.names is None and not self.prefixes and not self.braced_only
 
+    def _key(self) -> tuple[object, ...]:
+        return (self.names, self.prefixes, self.braced_only)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Selection) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (f"Selection(names={self.names!r}, prefixes={self.prefixes!r}, "
+                f"braced_only={self.braced_only!r})")
+
 
 EVERYTHING = Selection()
 
 
-@dataclass(frozen=True)
 class VariableUse:
     """One reference found in a template (for `--variables` listings)."""
 
-    name: str
-    line: int
-    column: int
-    default: str | None = None  # the word of ${X:-word} etc., unexpanded
-    operator: str | None = None  # '-', ':-', '=', ':=', '+', ':+', '?', ':?' or None
+    __slots__ = ("column", "default", "line", "name", "operator")
+
+    def __init__(self, name: str, line: int, column: int, default: str | None = None,
+                 operator: str | None = None) -> None:
+        self.name = name
+        self.line = line
+        self.column = column
+        self.default = default  # the word of ${X:-word} etc., unexpanded
+        self.operator = operator  # '-', ':-', '=', ':=', '+', ':+', '?', ':?' or None
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.name, self.line, self.column, self.default, self.operator)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, VariableUse) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (f"VariableUse(name={self.name!r}, line={self.line}, column={self.column}, "
+                f"default={self.default!r}, operator={self.operator!r})")

@@ -4,35 +4,72 @@ Every path question is settled here, before anything is rendered, so that a
 bad layout (a destination escaping the output dir through ``..`` or a symlink,
 a FIFO posing as a template, a symlink loop) is refused up front and nothing
 is written.
+
+Paths are strings handled with :mod:`os.path`, not :mod:`pathlib`: this is on
+the light path of ``render`` and of ``run``'s render fork, and pathlib (with
+the :mod:`re`, :mod:`fnmatch` and :mod:`urllib.parse` it imports) would cost
+more than rendering a small template.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
-from pathlib import Path
 
 from entrypoint.errors import ConfigError, OutputError
-from entrypoint.render.model import TEMPLATE_SUFFIXES, Syntax, syntax_for
+from entrypoint.render.model import TEMPLATE_SUFFIXES, syntax_for
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    StrPath: TypeAlias = str | os.PathLike[str]
 
 
-@dataclass(frozen=True)
 class TemplateSpec:
-    src: Path
-    dest: Path | None  # None: standard output (render) or nowhere (check)
-    syntax: Syntax
-    create_dirs_under: Path | None = None  # directory mode: mirrored subdirs may be created below this
+    """One template: where it comes from, where it goes, which syntax.  Immutable by convention."""
+
+    __slots__ = ("create_dirs_under", "dest", "src", "syntax")
+
+    def __init__(self, src: str, dest: str | None, syntax: str, create_dirs_under: str | None = None) -> None:
+        self.src = src
+        self.dest = dest  # None: standard output (render) or nowhere (check)
+        self.syntax = syntax
+        self.create_dirs_under = create_dirs_under  # directory mode: mirrored subdirs may be created below
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.src, self.dest, self.syntax, self.create_dirs_under)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TemplateSpec) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"TemplateSpec(src={self.src!r}, dest={self.dest!r}, syntax={self.syntax!r})"
 
 
-def split_template_arg(arg: str) -> tuple[Path, Path | None]:
+def clean_path(path: StrPath) -> str:
+    """The path as :class:`pathlib.PurePosixPath` would print it: no ``//``, ``/./`` or trailing ``/``."""
+    text = os.fspath(path)
+    lead = "/" if text.startswith("/") else ""
+    parts = [part for part in text.split("/") if part and part != "."]
+    return lead + "/".join(parts) if parts else (lead or ".")
+
+
+def _parent(path: str) -> str:
+    return os.path.dirname(path) or "."
+
+
+def split_template_arg(arg: str) -> tuple[str, str | None]:
     """``SRC[:DEST]``; the first colon separates (as dockerize does)."""
     src, sep, dest = arg.partition(":")
     if not src:
         raise ConfigError(f"--template {arg!r}: empty source")
     if sep and not dest:
         raise ConfigError(f"--template {arg!r}: empty destination after ':'")
-    return Path(src), (Path(dest) if sep else None)
+    return clean_path(src), (clean_path(dest) if sep else None)
 
 
 def strip_suffix(name: str) -> str | None:
@@ -61,32 +98,36 @@ def plan_argument(arg: str, syntax: str = "auto") -> list[TemplateSpec]:
     _require_regular(src, st.st_mode)
     if dest is not None:
         _check_file_destination(dest)
-    return [TemplateSpec(src=src, dest=dest, syntax=syntax_for(src.name, syntax))]
+    return [TemplateSpec(src=src, dest=dest, syntax=syntax_for(os.path.basename(src), syntax))]
 
 
 def plan_directory(
-    templates_dir: Path, output_dir: Path | None, syntax: str = "auto", *, missing_ok: bool = False
+    templates_dir: StrPath, output_dir: StrPath | None, syntax: str = "auto", *, missing_ok: bool = False
 ) -> list[TemplateSpec]:
     """nginx convention: known suffix stripped, subdirectories mirrored into ``output_dir``."""
-    if not templates_dir.exists():
+    root = clean_path(templates_dir)
+    out = clean_path(output_dir) if output_dir is not None else None
+    if not os.path.exists(root):
         if missing_ok:
             return []
-        raise ConfigError(f"{templates_dir}: template directory not found")
-    if output_dir is not None:
-        if output_dir.exists() and not output_dir.is_dir():
-            raise OutputError(f"{output_dir}: output directory is not a directory")
-        output_root = output_dir.resolve()  # a missing one is created by the writer, with its parents
+        raise ConfigError(f"{root}: template directory not found")
+    output_root = ""
+    if out is not None:
+        if os.path.exists(out) and not os.path.isdir(out):
+            raise OutputError(f"{out}: output directory is not a directory")
+        output_root = os.path.realpath(out)  # a missing one is created by the writer, with its parents
     specs: list[TemplateSpec] = []
-    for rel in _walk_templates(templates_dir):
-        src = templates_dir / rel
-        out_name = strip_suffix(rel.name)
+    for rel in _walk_templates(root):
+        name = os.path.basename(rel)
+        out_name = strip_suffix(name)
         assert out_name is not None
         dest = None
-        if output_dir is not None:
-            dest = output_dir / rel.parent / out_name
-            _check_inside(dest, output_dir, output_root)
-        specs.append(TemplateSpec(src=src, dest=dest, syntax=syntax_for(rel.name, syntax),
-                                  create_dirs_under=output_dir))
+        if out is not None:
+            rel_dest = os.path.join(os.path.dirname(rel), out_name)
+            dest = clean_path(os.path.join(out, rel_dest))
+            _check_inside(dest, rel_dest, out, output_root)
+        specs.append(TemplateSpec(src=clean_path(os.path.join(root, rel)), dest=dest,
+                                  syntax=syntax_for(name, syntax), create_dirs_under=out))
     return specs
 
 
@@ -103,12 +144,12 @@ def is_hidden_by_kubelet(name: str) -> bool:
     return name.startswith("..")
 
 
-def _walk_templates(root: Path) -> list[Path]:
+def _walk_templates(root: str) -> list[str]:
     """Relative paths of template files, following symlinked dirs but refusing loops."""
-    found: list[Path] = []
+    found: list[str] = []
     seen: set[tuple[int, int]] = set()
 
-    def visit(directory: Path, rel: Path) -> None:
+    def visit(directory: str, rel: str) -> None:
         try:
             st = os.stat(directory)
         except OSError as exc:
@@ -124,7 +165,8 @@ def _walk_templates(root: Path) -> list[Path]:
         for entry in entries:
             if is_hidden_by_kubelet(entry.name):
                 continue
-            path = Path(entry.path)
+            path = clean_path(entry.path)
+            child = os.path.join(rel, entry.name) if rel else entry.name
             try:
                 mode = os.stat(path).st_mode
             except FileNotFoundError:
@@ -136,49 +178,52 @@ def _walk_templates(root: Path) -> list[Path]:
                     raise ConfigError(f"{path}: symlink loop in the template directory") from None
                 raise ConfigError(f"{path}: cannot read template: {exc.strerror}") from None
             if stat.S_ISDIR(mode) and strip_suffix(entry.name) is None:
-                visit(path, rel / entry.name)
+                visit(path, child)
             elif strip_suffix(entry.name) is not None:
                 _require_regular(path, mode)
-                found.append(rel / entry.name)
+                found.append(child)
         seen.discard(key)
 
-    visit(root, Path())
+    visit(root, "")
     return found
 
 
-def _require_regular(path: Path, mode: int) -> None:
+def _require_regular(path: str, mode: int) -> None:
     if stat.S_ISREG(mode):
         return
     kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
     raise ConfigError(f"{path}: template is {kind}")
 
 
-def _check_inside(dest: Path, output_dir: Path, output_root: Path) -> None:
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _check_inside(dest: str, rel_dest: str, output_dir: str, output_root: str) -> None:
     """Resolve the deepest existing ancestor (and dest itself) and require it inside output_dir."""
-    if ".." in dest.relative_to(output_dir).parts:
+    if ".." in rel_dest.split("/"):
         raise OutputError(f"{dest}: destination outside the output directory {output_dir}")
     probe = dest
-    while not probe.exists() and not probe.is_symlink() and probe != output_dir:
-        probe = probe.parent
-    resolved = probe.resolve()
-    if not resolved.is_relative_to(output_root):
+    while not os.path.exists(probe) and not os.path.islink(probe) and probe != output_dir:
+        probe = _parent(probe)
+    if not _inside(os.path.realpath(probe), output_root):
         raise OutputError(f"{dest}: destination leads outside the output directory {output_dir} "
                           f"(through a symlink)")
-    if dest.is_dir():
+    if os.path.isdir(dest):
         raise OutputError(f"{dest}: destination is a directory")
 
 
-def _check_file_destination(dest: Path) -> None:
-    parent = dest.parent
-    if not parent.is_dir():
+def _check_file_destination(dest: str) -> None:
+    parent = _parent(dest)
+    if not os.path.isdir(parent):
         raise OutputError(f"{dest}: destination directory {parent} does not exist")
-    if dest.is_dir():
+    if os.path.isdir(dest):
         raise OutputError(f"{dest}: destination is a directory")
 
 
 def refuse_duplicate_destinations(specs: list[TemplateSpec]) -> None:
     """Two templates writing one file would make the result depend on their order."""
-    seen: dict[str, Path] = {}
+    seen: dict[str, str] = {}
     for spec in specs:
         if spec.dest is None:
             continue

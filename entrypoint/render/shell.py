@@ -15,33 +15,36 @@ recursion, so nesting depth is bounded by memory only.
 
 from __future__ import annotations
 
-import bisect
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-
 from entrypoint.errors import TemplateError, TemplateErrors
 from entrypoint.render.model import EVERYTHING, Selection, VariableUse
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_TOP_STOP = re.compile(r"\$")
-_WORD_STOP = re.compile(r"[$}`]")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+    from collections.abc import Mapping
+
+# Neither :mod:`re` nor :mod:`dataclasses` on the common path: ``render`` of a
+# small template and ``run``'s render fork import this module, and those two
+# would cost more than the render.  Names are scanned by hand (``str.find``
+# does the searching in C); only the rare malformed ``${...`` needs a regex.
+_NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_NAME_CHARS = _NAME_START | frozenset("0123456789")
 _TWO_CHAR_OPS = (":-", ":=", ":+", ":?")
 _ONE_CHAR_OPS = "-=+?"
 # Things bash reads as one of the eight operators applied to a parameter we
 # do not support (positional/special parameters, indirection, arrays, length).
 # ``${#-}`` / ``${#?}`` are bash's length of ``$-`` / ``$?``, not an operator.
-_UNSUPPORTED_WITH_OP = re.compile(
+_UNSUPPORTED_WITH_OP = (
     r"(?!#[-?]\})[!#]?(?:[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]\n]{0,256}\])?|[0-9]+|[@*#?$!-]):?[-=+?]"
 )
+_unsupported_re: re.Pattern[str] | None = None
 # After ``$`` inside a word, bash would expand these (positional/special
 # parameters, command substitution, arithmetic); we refuse rather than differ.
 _WORD_SPECIALS = frozenset("0123456789@*#?-!([")
 
 MSG_UNTERMINATED = "unterminated ${"
-_DIGITS = re.compile(r"[0-9]+")
-_BRACE_STOPS = re.compile(r"[$}]")
-_PREFIX_STOPS = re.compile(r"[#%^,~:=?+/@-]")  # where bash stops reading the name after ${!
+_DIGIT_CHARS = frozenset("0123456789")
+_PREFIX_STOPS = "#%^,~:=?+/@-"  # where bash stops reading the name after ${!
 _SPECIAL_PARAMETERS = "@*#?-$!"
 _TRANSFORMS = frozenset("QEPAKaUuLk")  # ${X@Q} and friends
 _OPERATOR_STARTS = "-=+?#%/^,"  # after a parameter: the eight, pattern removal, replacement, case
@@ -51,52 +54,93 @@ _OPERATOR_STARTS = "-=+?#%/^,"  # after a parameter: the eight, pattern removal,
 MAX_DEFAULT_SHOWN = 200
 
 
-@dataclass(slots=True)
+def _name_end(text: str, k: int) -> int:
+    """End of the shell name starting at ``k`` (ASCII ``[A-Za-z_][A-Za-z0-9_]*``), or ``k`` if none."""
+    n = len(text)
+    if k >= n or text[k] not in _NAME_START:
+        return k
+    e = k + 1
+    while e < n and text[e] in _NAME_CHARS:
+        e += 1
+    return e
+
+
+def _unsupported_end(text: str, k: int) -> int | None:
+    """Where a bash-only ``${...OP`` form starting at ``k`` ends, or None (rare: compiles a regex)."""
+    global _unsupported_re
+    if _unsupported_re is None:
+        import re
+
+        _unsupported_re = re.compile(_UNSUPPORTED_WITH_OP)
+    m = _unsupported_re.match(text, k)
+    return None if m is None else m.end()
+
+
 class _Text:
-    text: str
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
 
 
-@dataclass(slots=True)
 class _Ref:
     """``$NAME`` or ``${NAME}``; the span lets an unselected one be copied verbatim."""
 
-    name: str
-    braced: bool
-    start: int
-    end: int
+    __slots__ = ("braced", "end", "name", "start")
+
+    def __init__(self, name: str, braced: bool, start: int, end: int) -> None:
+        self.name = name
+        self.braced = braced
+        self.start = start
+        self.end = end
 
 
-@dataclass(slots=True)
 class _Expansion:
     """``${NAME OP word}``; ``valid`` is False for a consumed-but-rejected form."""
 
-    name: str
-    op: str
-    start: int
-    word_start: int
-    valid: bool = True
-    word: list[_Text | _Ref | _Expansion] = field(default_factory=list)
-    word_end: int = -1
-    end: int = -1
+    __slots__ = ("end", "name", "op", "start", "valid", "word", "word_end", "word_start")
+
+    def __init__(self, name: str, op: str, start: int, word_start: int, valid: bool = True) -> None:
+        self.name = name
+        self.op = op
+        self.start = start
+        self.word_start = word_start
+        self.valid = valid
+        self.word: list[_Node] = []
+        self.word_end = -1
+        self.end = -1
 
 
 _Node = _Text | _Ref | _Expansion
 
 
-@dataclass(slots=True)
 class _Problem:
     """An error before line/column are known (computed only if there are errors)."""
 
-    pos: int
-    message: str
-    variable: str | None = None
+    __slots__ = ("message", "pos", "variable")
+
+    def __init__(self, pos: int, message: str, variable: str | None = None) -> None:
+        self.pos = pos
+        self.message = message
+        self.variable = variable
 
 
-@dataclass(slots=True)
 class _Parsed:
-    nodes: list[_Node]
-    uses: list[_Ref | _Expansion]
-    problems: list[_Problem]
+    __slots__ = ("nodes", "problems", "uses")
+
+    def __init__(self, nodes: list[_Node], uses: list[_Ref | _Expansion], problems: list[_Problem]) -> None:
+        self.nodes = nodes
+        self.uses = uses
+        self.problems = problems
+
+
+def _newlines(text: str) -> list[int]:
+    found: list[int] = []
+    i = text.find("\n")
+    while i >= 0:
+        found.append(i)
+        i = text.find("\n", i + 1)
+    return found
 
 
 def _operator_at(text: str, i: int) -> str | None:
@@ -142,6 +186,20 @@ class _Parser:
         self.uses: list[_Ref | _Expansion] = []
         self.problems: list[_Problem] = []
         self.find = _Finder(text)
+        # next index of each word-stop character at or after the last search (-1: none left)
+        self._next: dict[str, int] = {"$": -2, "}": -2, "`": -2}
+
+    def _word_stop(self, i: int) -> int:
+        """First ``$``, ``}`` or backquote at or after ``i``; each found once, so the scan stays linear."""
+        best = -1
+        text, nxt = self.text, self._next
+        for ch in "$}`":
+            at = nxt[ch]
+            if at != -1 and at < i:
+                at = nxt[ch] = text.find(ch, i)
+            if at >= 0 and (best < 0 or at < best):
+                best = at
+        return best
 
     @property
     def out(self) -> list[_Node]:
@@ -150,11 +208,10 @@ class _Parser:
     def parse(self) -> _Parsed:
         text, i = self.text, 0
         while True:
-            m = (_WORD_STOP if self.stack else _TOP_STOP).search(text, i)
-            if m is None:
+            j = self._word_stop(i) if self.stack else text.find("$", i)
+            if j < 0:
                 self._finish(i)
                 return _Parsed(self.root, self.uses, self.problems)
-            j = m.start()
             if j > i:
                 self.out.append(_Text(text[i:j]))
             ch = text[j]
@@ -198,12 +255,12 @@ class _Parser:
             return j + 2
         if nxt == "{":
             return self._brace(j)
-        m = _NAME.match(text, j + 1)
-        if m is not None:
-            ref = _Ref(m.group(), False, j, m.end())
+        e = _name_end(text, j + 1)
+        if e > j + 1:
+            ref = _Ref(text[j + 1 : e], False, j, e)
             self.out.append(ref)
             self.uses.append(ref)
-            return m.end()
+            return e
         if self.stack and nxt and nxt in _WORD_SPECIALS:
             self.problems.append(_Problem(j, _word_special_message(nxt)))
         self.out.append(_Text("$"))
@@ -211,51 +268,52 @@ class _Parser:
 
     def _brace(self, j: int) -> int:
         text, k = self.text, j + 2
-        m = _NAME.match(text, k)
-        end = m.end() if m is not None else k
-        if end >= len(text) and not self.stack:
+        e = _name_end(text, k)
+        name = text[k:e] if e > k else None
+        if e >= len(text) and not self.stack:
             # `${` or `${NAME` cut off by the end of the file: GNU copies it,
             # but here it is almost always a truncated template, so say so.
-            self.problems.append(_Problem(j, MSG_UNTERMINATED, m.group() if m is not None else None))
+            self.problems.append(_Problem(j, MSG_UNTERMINATED, name))
             self.out.append(_Text(text[j:]))
             return len(text)
-        if m is not None:
-            e = m.end()
+        if name is not None:
             if text.startswith("}", e):
-                ref = _Ref(m.group(), True, j, e + 1)
+                ref = _Ref(name, True, j, e + 1)
                 self.out.append(ref)
                 self.uses.append(ref)
                 return e + 1
             op = _operator_at(text, e)
             if op is not None:
-                exp = _Expansion(m.group(), op, j, e + len(op))
+                exp = _Expansion(name, op, j, e + len(op))
                 self.uses.append(exp)
                 self.stack.append(exp)
                 return exp.word_start
-        bad = _UNSUPPORTED_WITH_OP.match(text, k)
+        bad = _unsupported_end(text, k)
         if bad is not None or self.stack:
-            shown = bad.end() if bad is not None else (m.end() + 1 if m is not None else k + 1)
+            shown = bad if bad is not None else (e + 1 if name is not None else k + 1)
             what = _first_line(text[j:shown])
             where = "" if bad is not None else " in a word"
             self.problems.append(_Problem(j, f"unsupported parameter expansion{where}: {what}..."))
             # Consume up to the matching '}' so nesting stays in step with bash.
-            self.stack.append(_Expansion("", "", j, bad.end() if bad is not None else k, valid=False))
+            self.stack.append(_Expansion("", "", j, bad if bad is not None else k, valid=False))
             return self.stack[-1].word_start
         rejected = _bash_rejects_at(text, k, self.find)
         if rejected is not None:
             # bash says "bad substitution": never copy what bash refuses (``${PORT`` then a newline).
             message = _bad_substitution(text, j, rejected, self.find)
-            self.problems.append(_Problem(j, message, m.group() if m else None))
+            self.problems.append(_Problem(j, message, name))
         self.out.append(_Text("$"))  # GNU: not a reference, copied; rescan from '{'
         return j + 1
 
 
 class _Finder:
-    """``text.find(char, start)`` for ``]`` and ``}``, remembering the answer (the scan moves forward).
+    """``text.find(char, start)`` remembering each answer (the scan moves forward), so it stays linear.
 
     Without it ``${a[`` repeated 100,000 times would search the rest of the
     text once per occurrence: quadratic.
     """
+
+    __slots__ = ("cache", "closed", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -278,8 +336,14 @@ class _Finder:
         self.cache[char] = (start, found)
         return found
 
-
-Find = Callable[[str, int], int]
+    def first_of(self, chars: str, start: int) -> int:
+        """The first of ``chars`` at or after ``start`` (-1: none); each character's search is remembered."""
+        best = -1
+        for char in chars:
+            at = self(char, start)
+            if at >= 0 and (best < 0 or at < best):
+                best = at
+        return best
 
 
 def _closed_braces(text: str) -> set[int]:
@@ -290,12 +354,15 @@ def _closed_braces(text: str) -> set[int]:
     """
     closed: set[int] = set()
     opened: list[int] = []
-    i = 0
+    i, dollar, brace = 0, -2, -2  # next '$' and '}' at or after the last search (-1: none left)
     while True:
-        m = _BRACE_STOPS.search(text, i)
-        if m is None:
+        if dollar != -1 and dollar < i:
+            dollar = text.find("$", i)
+        if brace != -1 and brace < i:
+            brace = text.find("}", i)
+        if dollar < 0 and brace < 0:
             return closed
-        i = m.start()
+        i = brace if dollar < 0 or 0 <= brace < dollar else dollar
         if text[i] == "}":
             if opened:
                 closed.add(opened.pop())
@@ -307,17 +374,31 @@ def _closed_braces(text: str) -> set[int]:
             i += 2 if not opened and text.startswith("$", i + 1) else 1
 
 
+def _digits_end(text: str, i: int) -> int:
+    """End of the run of ASCII digits starting at ``i`` (``i`` if none)."""
+    n = len(text)
+    while i < n and text[i] in _DIGIT_CHARS:
+        i += 1
+    return i
+
+
 def _parameter_end(text: str, i: int) -> int | None:
     """End of a bash parameter starting at ``i`` (NAME, digits or one special character), else None."""
-    m = _NAME.match(text, i) or _DIGITS.match(text, i)
-    if m is not None:
-        return m.end()
+    end = _name_end(text, i)
+    if end == i:
+        end = _digits_end(text, i)
+    if end > i:
+        return end
     if text[i : i + 1] and text[i] in _SPECIAL_PARAMETERS:
         return i + 1
     return None
 
 
-def _subscript_end(i: int, find: Find) -> int | None:
+def _is_name_at(text: str, i: int) -> bool:
+    return i < len(text) and text[i] in _NAME_START
+
+
+def _subscript_end(i: int, find: _Finder) -> int | None:
     """After ``NAME[``...``]``; None when the ``]`` is missing before the closing brace."""
     close = find("]", i)
     brace = find("}", i)
@@ -353,6 +434,7 @@ def _bash_rejects_at(text: str, k: int, find: _Finder) -> int | None:
     ``${!PARAM}`` forms with their own quirks (bash 5.2, checked against
     bash by tests/test_shell_bash_differential.py); anything else is refused,
     which ``len(text)`` means when the closing brace is missing altogether.
+    Scanned with string methods, not :mod:`re` (see the top of this module).
     """
     first = text[k : k + 1]
     if first == "#":
@@ -369,7 +451,7 @@ def _parameter_rejected_at(
     end = _parameter_end(text, i)
     if end is None:
         return i
-    if _NAME.match(text, i) and text[end : end + 1] == "[":
+    if _is_name_at(text, i) and text[end : end + 1] == "[":
         sub = _subscript_end(end, find)
         if sub is None:
             return end
@@ -403,10 +485,13 @@ def _indirection_rejected_at(text: str, k: int, find: _Finder) -> int | None:
         return None
     if nxt and nxt in "-=+:%/^,":
         return _after_parameter_rejected_at(text, k - 2, k + 1, find)
-    close = find("}", k)
-    if (close > k + 1 and _NAME.match(text, k + 1) and text[close - 1] in "@*"
-            and not _PREFIX_STOPS.search(text, k + 1, close - 1)):
-        return None  # ${!prefix@}: names starting with the prefix (bash checks no more than this)
+    named = _is_name_at(text, k + 1)
+    if named:
+        close = find("}", k)
+        if close > k + 1 and text[close - 1] in "@*":
+            stop = find.first_of(_PREFIX_STOPS, k + 1)
+            if stop < 0 or stop >= close - 1:
+                return None  # ${!prefix@}: names starting with the prefix (bash checks no more than this)
     if nxt == "@" and text[k + 2 : k + 3] == "@":
         return None if find.closes(k - 2) else len(text)  # ${!@@...}: bash takes it
     if nxt and nxt in "#?@*":  # indirection through $# $? $@ $*, then an operator
@@ -416,17 +501,17 @@ def _indirection_rejected_at(text: str, k: int, find: _Finder) -> int | None:
             return None if find.closes(k - 2) else len(text)  # ${!*@Q}: checked by bash only when set
         return _after_parameter_rejected_at(text, k - 2, k + 2, find)
     end = _parameter_end(text, k + 1)
-    if end is None or not (_NAME.match(text, k + 1) or _DIGITS.match(text, k + 1)):
+    if end is None or not (named or nxt in _DIGIT_CHARS):
         return k + 1 if end is None else end
     if text[end : end + 1] in ("*", "@") and text[end + 1 : end + 2] == "}":
-        return None if _NAME.match(text, k + 1) else end  # ${!X*} lists names; ${!1*} is nothing
+        return None if named else end  # ${!X*} lists names; ${!1*} is nothing
     if text[end : end + 1] == "@":
         # ${!X@Q}: a transformation of X's target, which bash checks only when it runs
         return None if find.closes(k - 2) else len(text)
     return _parameter_rejected_at(text, k - 2, k + 1, find)
 
 
-def _bad_substitution(text: str, j: int, bad: int, find: Find) -> str:
+def _bad_substitution(text: str, j: int, bad: int, find: _Finder) -> str:
     """One line: the offending ``${...``, what is wrong with it, and how to write a literal ``${``."""
     literal = "(write $${ for a literal ${)"
     if bad >= len(text):
@@ -445,12 +530,14 @@ def _bad_substitution(text: str, j: int, bad: int, find: Find) -> str:
     return f"bad substitution {shown}: {why} {literal}"
 
 
-@dataclass(slots=True)
 class _EvalFrame:
-    nodes: list[_Node]
-    pending: _Expansion | None
-    index: int = 0
-    parts: list[str] = field(default_factory=list)
+    __slots__ = ("index", "nodes", "parts", "pending")
+
+    def __init__(self, nodes: list[_Node], pending: _Expansion | None) -> None:
+        self.nodes = nodes
+        self.pending = pending
+        self.index = 0
+        self.parts: list[str] = []
 
 
 class _Evaluator:
@@ -527,7 +614,7 @@ class _Evaluator:
 
 
 def _errors(text: str, filename: str, problems: list[_Problem]) -> TemplateErrors:
-    newlines = [m.start() for m in re.finditer("\n", text)]
+    newlines = _newlines(text)
     errors = []
     for p in sorted(problems, key=lambda p: p.pos):
         line, column = _line_col(newlines, p.pos)
@@ -538,6 +625,8 @@ def _errors(text: str, filename: str, problems: list[_Problem]) -> TemplateError
 
 
 def _line_col(newlines: list[int], pos: int) -> tuple[int, int]:
+    import bisect  # error and listing paths only
+
     before = bisect.bisect_left(newlines, pos)
     line_start = newlines[before - 1] + 1 if before else 0
     return before + 1, pos - line_start + 1
@@ -576,7 +665,7 @@ def list_variables(text: str, *, filename: str = "<template>") -> list[VariableU
     parsed = _Parser(text).parse()
     if parsed.problems:
         raise _errors(text, filename, parsed.problems)
-    newlines = [m.start() for m in re.finditer("\n", text)]
+    newlines = _newlines(text)
     uses = []
     for use in parsed.uses:
         line, column = _line_col(newlines, use.start)

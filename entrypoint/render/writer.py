@@ -8,65 +8,78 @@ survives a crash.  A reader therefore sees the old bytes or the new bytes,
 never a torn file, even if we are SIGKILLed mid-way.  Writing is split into
 :meth:`Staging.commit` and :meth:`Staging.abort` so a check command can run on
 the staged files before they go live (confd's ``check_cmd``).
+
+Standard library only and light (no :mod:`tempfile`, :mod:`pathlib`,
+:mod:`dataclasses`): ``run`` imports this in its render fork.  Destinations
+may be given as strings or path objects; they are reported back as given.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
-import tempfile
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from entrypoint.errors import OutputError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import TypeAlias
+
+    StrPath: TypeAlias = str | os.PathLike[str]
 
 TEMP_PREFIX = ".entrypoint-"
 TEMP_SUFFIX = ".tmp"
 DEFAULT_MODE = 0o644
 
 
-@dataclass(frozen=True)
 class RenderedFile:
-    dest: Path
-    data: bytes
-    mode: int | None = None  # for a new file; an existing destination keeps its own mode
-    create_dirs_under: Path | None = None  # may create missing directories between this and dest
+    """Bytes for one destination."""
+
+    __slots__ = ("create_dirs_under", "data", "dest", "mode")
+
+    def __init__(self, dest: StrPath, data: bytes, mode: int | None = None,
+                 create_dirs_under: StrPath | None = None) -> None:
+        self.dest = dest
+        self.data = data
+        self.mode = mode  # for a new file; an existing destination keeps its own mode
+        self.create_dirs_under = create_dirs_under  # may create missing directories between this and dest
 
 
-@dataclass
 class StagedFile:
-    dest: Path
-    temp: Path | None  # None: content and mode already match, nothing to do
+    __slots__ = ("dest", "temp")
+
+    def __init__(self, dest: StrPath, temp: str | None) -> None:
+        self.dest = dest
+        self.temp = temp  # None: content and mode already match, nothing to do
 
 
-@dataclass
 class Staging:
     """Temp files written and fsynced, not yet renamed into place."""
 
-    files: list[StagedFile] = field(default_factory=list)
-    created_dirs: list[Path] = field(default_factory=list)
-    done: bool = False
+    def __init__(self) -> None:
+        self.files: list[StagedFile] = []
+        self.created_dirs: list[str] = []
+        self.done = False
 
     @property
     def changed(self) -> list[StagedFile]:
         return [f for f in self.files if f.temp is not None]
 
-    def commit(self) -> list[Path]:
+    def commit(self) -> list[StrPath]:
         """Rename every staged file into place; returns the destinations that changed."""
         if self.done:
             raise RuntimeError("staging already committed or aborted")
         self.done = True
-        changed: list[Path] = []
-        directories: set[Path] = set()
+        changed: list[StrPath] = []
+        directories: set[str] = set()
         try:
             for staged in self.changed:
                 assert staged.temp is not None
-                _install(staged.temp, staged.dest)
+                _install(staged.temp, os.fspath(staged.dest))
                 changed.append(staged.dest)
-                directories.add(staged.dest.parent)
+                directories.add(_parent(os.fspath(staged.dest)))
         finally:
             self._remove_temps()
         for directory in sorted(directories):
@@ -80,28 +93,33 @@ class Staging:
         self.done = True
         self._remove_temps()
         for directory in reversed(self.created_dirs):
-            with contextlib.suppress(OSError):
-                directory.rmdir()
+            try:
+                os.rmdir(directory)
+            except OSError:
+                pass
 
     def _remove_temps(self) -> None:
         for staged in self.files:
             if staged.temp is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    staged.temp.unlink()
+                _unlink_quietly(staged.temp)
 
 
-def write_all(files: Iterable[RenderedFile]) -> list[Path]:
+def _parent(path: str) -> str:
+    return os.path.dirname(path) or "."
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def write_all(files: Iterable[RenderedFile]) -> list[StrPath]:
     """Stage and commit; nothing is renamed unless every file was staged."""
-    with staged(files) as staging:
-        return staging.commit()
-
-
-@contextlib.contextmanager
-def staged(files: Iterable[RenderedFile]) -> Iterator[Staging]:
-    """Stage, yield, and abort whatever was not committed (even on exceptions)."""
     staging = stage_all(files)
     try:
-        yield staging
+        return staging.commit()
     finally:
         staging.abort()
 
@@ -111,8 +129,8 @@ def stage_all(files: Iterable[RenderedFile]) -> Staging:
     staging = Staging()
     try:
         items = list(files)
-        for directory in sorted({f.dest.parent for f in items}):
-            if directory.is_dir():
+        for directory in sorted({_parent(os.fspath(f.dest)) for f in items}):
+            if os.path.isdir(directory):
                 remove_leftovers(directory)
         for item in items:
             _make_parents(item, staging)
@@ -123,25 +141,27 @@ def stage_all(files: Iterable[RenderedFile]) -> Staging:
     return staging
 
 
-def remove_leftovers(directory: Path) -> list[Path]:
+def remove_leftovers(directory: StrPath) -> list[str]:
     """Delete temp files of an earlier run that was killed before it could clean up."""
-    removed: list[Path] = []
+    removed: list[str] = []
     try:
         entries = list(os.scandir(directory))
     except OSError:
         return removed
     for entry in entries:
         if entry.name.startswith(TEMP_PREFIX) and entry.name.endswith(TEMP_SUFFIX):
-            with contextlib.suppress(OSError):
+            try:
                 os.unlink(entry.path)
-                removed.append(Path(entry.path))
+            except OSError:
+                continue
+            removed.append(entry.path)
     return removed
 
 
 _NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
-def not_writable_remedy(exc: OSError, directory: Path) -> str:
+def not_writable_remedy(exc: OSError, directory: str) -> str:
     """The rest of the one-line message when the output location cannot be written: who and what to do.
 
     A read-only root filesystem (``readOnlyRootFilesystem``, ``--read-only``)
@@ -156,20 +176,20 @@ def not_writable_remedy(exc: OSError, directory: Path) -> str:
 
 
 def _make_parents(item: RenderedFile, staging: Staging) -> None:
-    parent = item.dest.parent
-    if parent.is_dir():
+    parent = _parent(os.fspath(item.dest))
+    if os.path.isdir(parent):
         return
-    root = item.create_dirs_under
-    if root is None or not parent.is_relative_to(root):
+    root = None if item.create_dirs_under is None else os.fspath(item.create_dirs_under).rstrip("/")
+    if root is None or not (parent == root or parent.startswith(root + "/")):
         raise OutputError(f"{item.dest}: destination directory {parent} does not exist")
-    missing: list[Path] = []
+    missing: list[str] = []
     probe = parent
-    while not probe.is_dir():
+    while not os.path.isdir(probe):
         missing.append(probe)
-        probe = probe.parent
+        probe = _parent(probe)
     for directory in reversed(missing):
         try:
-            directory.mkdir(mode=0o755)
+            os.mkdir(directory, 0o755)
         except OSError as exc:
             raise OutputError(f"{directory}: cannot create directory: {exc.strerror}"
                               f"{not_writable_remedy(exc, directory)}") from None
@@ -177,35 +197,45 @@ def _make_parents(item: RenderedFile, staging: Staging) -> None:
         remove_leftovers(directory)
 
 
-def _stage_one(item: RenderedFile) -> Path | None:
-    dest = item.dest
+def _make_temp(dest: str) -> tuple[int, str]:
+    """A new hidden file next to ``dest`` (as :func:`tempfile.mkstemp`: O_EXCL, mode 0600)."""
+    prefix = os.path.join(_parent(dest), f"{TEMP_PREFIX}{os.path.basename(dest)}-")
+    for _ in range(100):
+        temp = f"{prefix}{os.urandom(6).hex()}{TEMP_SUFFIX}"
+        try:
+            return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no usable temporary name")
+
+
+def _stage_one(item: RenderedFile) -> str | None:
+    dest = os.fspath(item.dest)
     mode, owner = _target_mode_and_owner(item)
     if _unchanged(dest, item.data, mode):
         return None
     try:
-        fd, temp_name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{dest.name}-", suffix=TEMP_SUFFIX,
-                                         dir=dest.parent)
+        fd, temp = _make_temp(dest)
     except OSError as exc:
-        raise OutputError(f"{dest}: cannot create a temporary file: {exc.strerror}"
-                          f"{not_writable_remedy(exc, dest.parent)}") from None
-    temp = Path(temp_name)
+        raise OutputError(f"{item.dest}: cannot create a temporary file: {exc.strerror}"
+                          f"{not_writable_remedy(exc, _parent(dest))}") from None
     try:
         try:
             _write_fd(fd, item.data)
             os.fchmod(fd, mode)
             if owner is not None:
-                with contextlib.suppress(OSError):
+                try:
                     os.fchown(fd, *owner)
+                except OSError:
+                    pass
             os.fsync(fd)
         finally:
             os.close(fd)
     except OSError as exc:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-        raise OutputError(f"{dest}: cannot write: {exc.strerror}") from None
+        _unlink_quietly(temp)
+        raise OutputError(f"{item.dest}: cannot write: {exc.strerror}") from None
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
+        _unlink_quietly(temp)
         raise
     return temp
 
@@ -222,7 +252,7 @@ def _target_mode_and_owner(item: RenderedFile) -> tuple[int, tuple[int, int] | N
     return stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid)
 
 
-def _unchanged(dest: Path, data: bytes, mode: int) -> bool:
+def _unchanged(dest: str, data: bytes, mode: int) -> bool:
     try:
         st = os.stat(dest)
         if st.st_size != len(data) or stat.S_IMODE(st.st_mode) != mode:
@@ -240,20 +270,21 @@ def _write_fd(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _install(temp: Path, dest: Path) -> None:
+def _install(temp: str, dest: str) -> None:
     try:
         os.replace(temp, dest)
     except OSError as exc:
         if exc.errno != errno.EBUSY:
             raise OutputError(f"{dest}: cannot rename into place: {exc.strerror}"
-                              f"{not_writable_remedy(exc, dest.parent)}") from None
+                              f"{not_writable_remedy(exc, _parent(dest))}") from None
         _rewrite_in_place(temp, dest)  # a bind-mounted file cannot be renamed over
 
 
-def _rewrite_in_place(temp: Path, dest: Path) -> None:
+def _rewrite_in_place(temp: str, dest: str) -> None:
     """EBUSY fallback (confd does the same): not atomic, but the only way into a bind mount."""
     try:
-        data = temp.read_bytes()
+        with open(temp, "rb") as fh:
+            data = fh.read()
         fd = os.open(dest, os.O_WRONLY)
         try:
             os.ftruncate(fd, 0)
@@ -263,16 +294,17 @@ def _rewrite_in_place(temp: Path, dest: Path) -> None:
             os.close(fd)
     except OSError as exc:
         raise OutputError(f"{dest}: cannot rewrite bind-mounted file: {exc.strerror}"
-                          f"{not_writable_remedy(exc, dest.parent)}") from None
+                          f"{not_writable_remedy(exc, _parent(dest))}") from None
 
 
-def _fsync_directory(directory: Path) -> None:
+def _fsync_directory(directory: str) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
         return
     try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
+        os.fsync(fd)
+    except OSError:
+        pass
     finally:
         os.close(fd)

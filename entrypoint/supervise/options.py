@@ -1,4 +1,14 @@
-"""Options of ``entrypoint run``: command line over ``ENTRYPOINT_*`` environment.
+"""The one definition of ``entrypoint``'s options and their ``ENTRYPOINT_*`` variables.
+
+``_OPTIONS`` below is the table: every ``run`` option, the render settings
+(``--syntax``, ``--only``, ``--output-dir``...) included, and each is also the
+environment variable ``ENTRYPOINT_<NAME>`` read with the same rules by every
+command: ``run`` (:func:`parse_run_args`) and ``render``/``check``
+(:func:`options_from_env`, through :mod:`entrypoint.context.settings`).
+Standard library only: PID 1 parses its command line with it.
+
+To add an option: one ``"--opt": ("attr", "kind")`` entry in ``_OPTIONS``, the
+attribute with its default in :class:`RunOptions`, and a line in ``USAGE``.
 
 Parsed by hand, not with :mod:`argparse`: argparse (with :mod:`re` and
 :mod:`gettext`) roughly doubles the start-up of a process that does nothing
@@ -10,11 +20,17 @@ dumb-init does, so ``entrypoint nginx -g 'daemon off;'`` never reads ``-g``.
 
 from __future__ import annotations
 
-from entrypoint.errors import UsageError
+from entrypoint.errors import SettingError, UsageError
 from entrypoint.supervise import signals
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 DEFAULT_TEMPLATES_DIR = "/etc/entrypoint/templates"
 DEFAULT_HOOKS_DIR = "/etc/entrypoint.d"
+DEFAULT_OUTPUT_DIR = "/"  # the templates directory mirrors the filesystem
+SYNTAXES = ("auto", "envsubst", "shell", "jinja")
 DEFAULT_FINISH_DIR = "/etc/entrypoint.finish.d"
 DEFAULT_FINISH_TIMEOUT = 5.0
 DEFAULT_STATE_FILE = "/run/entrypoint/state.json"
@@ -30,14 +46,21 @@ usage: entrypoint run [OPTIONS] [--] COMMAND [ARG...]
 Renders templates, runs hooks, waits for dependencies, then runs COMMAND as a
 well-behaved PID 1: forwards signals, reaps zombies, stops the whole process
 tree gracefully.  Every option can also be set as ENTRYPOINT_<NAME>
-(e.g. ENTRYPOINT_GRACE_PERIOD=10); list values there are whitespace-separated,
-except the path lists ENTRYPOINT_TEMPLATES (for --template), ENTRYPOINT_ENV_FILE
-and ENTRYPOINT_LOG_FILE, which are comma lists.
+(e.g. ENTRYPOINT_GRACE_PERIOD=10), read the same way by render and check; list
+values there are separated by commas or whitespace, except the path lists
+ENTRYPOINT_TEMPLATES (for --template), ENTRYPOINT_ENV_FILE and ENTRYPOINT_LOG_FILE:
+commas only.
 
 options:
   --template SRC[:DEST]     render before the start (repeatable)
   --templates-dir DIR       render every template there (default /etc/entrypoint/templates)
   --env-file FILE           dotenv file whose variables feed the templates (repeatable; watched)
+  --output-dir DIR          where the templates directory renders to (default /)
+  --syntax S                auto | envsubst | shell | jinja (default auto: .j2/.jinja -> jinja)
+  --strict / --lenient      an unset variable without a default is / is not an error
+  --only NAMES              substitute only these variables (shell/envsubst; repeatable)
+  --prefix P                substitute only variables starting with P (shell/envsubst; repeatable)
+  --braced-only             substitute only ${NAME} forms; bare $name stays (nginx)
   --hooks-dir DIR           *.sh run, *.envsh sourced, version order (default /etc/entrypoint.d)
   --wait URL                tcp://host:port, http(s)://..., file:///path (repeatable)
   --wait-timeout SECONDS    give up waiting (exit 69) after this long (default 60)
@@ -79,6 +102,12 @@ class RunOptions:
         self.templates: list[str] = []
         self.templates_dir: str = DEFAULT_TEMPLATES_DIR
         self.env_files: list[str] = []
+        self.output_dir: str = DEFAULT_OUTPUT_DIR
+        self.syntax: str = "auto"
+        self.strict: bool | None = None  # None: the syntax's default (Jinja strict, shell/envsubst not)
+        self.only: list[str] = []
+        self.prefix: list[str] = []
+        self.braced_only: bool = False
         self.hooks_dir: str = DEFAULT_HOOKS_DIR
         self.waits: list[str] = []
         self.wait_timeout: float = 60.0
@@ -112,11 +141,19 @@ class RunOptions:
         self.from_cli: set[str] = set()
 
 
-# option -> (attribute, kind); kinds: flag, str, list, float, int, and custom parsers below
+# option -> (attribute, kind); kinds: flag, str, list, float, int, and custom parsers below.
+# The environment variable is ENTRYPOINT_<OPTION> (see env_name); lists there: see split_env_list.
 _OPTIONS: dict[str, tuple[str, str]] = {
     "--template": ("templates", "list"),
     "--templates-dir": ("templates_dir", "str"),
     "--env-file": ("env_files", "list"),
+    "--output-dir": ("output_dir", "str"),
+    "--syntax": ("syntax", "syntax"),
+    "--strict": ("strict", "flag"),
+    "--lenient": ("strict", "lenient"),
+    "--only": ("only", "list"),
+    "--prefix": ("prefix", "list"),
+    "--braced-only": ("braced_only", "flag"),
     "--hooks-dir": ("hooks_dir", "str"),
     "--wait": ("waits", "list"),
     "--wait-timeout": ("wait_timeout", "float"),
@@ -149,7 +186,7 @@ _OPTIONS: dict[str, tuple[str, str]] = {
 }
 _SHORT = {"-v": "--verbose", "-q": "--quiet", "-h": "--help"}
 _LIST_KINDS = ("list", "rewrite", "code")
-_NO_VALUE = ("flag", "verbose", "quiet")
+_NO_VALUE = ("flag", "lenient", "verbose", "quiet")
 
 
 #: Where the name is not the option's: the render step's own setting is a comma list.
@@ -161,12 +198,21 @@ def env_name(option: str) -> str:
     return _ENV_NAMES.get(option) or "ENTRYPOINT_" + option[2:].upper().replace("-", "_")
 
 
-def _split_env_list(attr: str, value: str) -> list[str]:
-    if attr in ("templates", "env_files", "log_files"):  # paths: commas only, as the render step splits them
+#: Lists of paths split at commas only (a path may contain a space); every other list at commas and
+#: whitespace alike.  The same rule for a variable whichever command reads it.
+_PATH_LISTS = ("templates", "env_files", "log_files")
+
+
+def split_env_list(value: str, *, paths: bool = False) -> list[str]:
+    """The items of a list variable: ``"143, 130"``, ``"tcp://db:5432 http://api/health"``,
+    ``" A, B  C"``; with ``paths``, ``"/var/log/a b.log,/var/log/c.log"`` (commas only)."""
+    if paths:
         return [item.strip() for item in value.split(",") if item.strip()]
-    if attr in _COMMA_LISTS:
-        value = value.replace(",", " ")
-    return value.split()
+    return value.replace(",", " ").split()
+
+
+def _split_env_list(attr: str, value: str) -> list[str]:
+    return split_env_list(value, paths=attr in _PATH_LISTS)
 
 
 def _parse_bool(text: str, where: str) -> bool:
@@ -215,14 +261,28 @@ class _Parser:
         self.seen_lists: set[str] = set()
 
     def apply(self, option: str, value: str | None, where: str, *, from_cli: bool) -> None:
+        if from_cli:
+            self._apply(option, value, where, from_cli=True)
+            return
+        try:
+            self._apply(option, value, where, from_cli=False)
+        except UsageError as exc:  # a bad ENTRYPOINT_* value is configuration: exit 78 everywhere
+            raise SettingError(str(exc)) from None
+
+    def _apply(self, option: str, value: str | None, where: str, *, from_cli: bool) -> None:
         attr, kind = _OPTIONS[option]
         o = self.opts
         if kind in _NO_VALUE:
             on = True if value is None else _parse_bool(value, where)
             if kind == "flag":
                 setattr(o, attr, on)
+            elif kind == "lenient":
+                if on:
+                    setattr(o, attr, False)
             elif on:
                 o.verbosity = 2 if kind == "verbose" else 0
+            if from_cli:
+                o.from_cli.add(attr)
             return
         assert value is not None
         if from_cli:
@@ -253,6 +313,10 @@ class _Parser:
             o.restart = value
         elif kind == "reload":
             o.reload_signal = _reload_signal(value, where)
+        elif kind == "syntax":
+            if value not in SYNTAXES:
+                raise UsageError(f"{where}: expected one of {', '.join(SYNTAXES)}, got {value!r}")
+            o.syntax = value
 
 
 def _reload_signal(value: str, where: str) -> int:
@@ -294,16 +358,27 @@ def _split_cli(argv: list[str]) -> tuple[list[tuple[str, str | None]], list[str]
     return pairs, []
 
 
-def parse_run_args(argv: list[str], environ: dict[str, str]) -> RunOptions:
-    """Environment first (defaults), then the command line on top."""
-    opts = RunOptions()
-    parser = _Parser(opts)
+def _apply_environment(parser: _Parser, environ: Mapping[str, str]) -> None:
     for option in _OPTIONS:
         if option == "--help":
             continue
         var = env_name(option)
         if var in environ:
             parser.apply(option, environ[var], var, from_cli=False)
+
+
+def options_from_env(environ: Mapping[str, str]) -> RunOptions:
+    """The ``ENTRYPOINT_*`` settings alone (``render``/``check``); a bad value is a SettingError (78)."""
+    opts = RunOptions()
+    _apply_environment(_Parser(opts), environ)
+    return opts
+
+
+def parse_run_args(argv: list[str], environ: Mapping[str, str]) -> RunOptions:
+    """Environment first (defaults), then the command line on top."""
+    opts = RunOptions()
+    parser = _Parser(opts)
+    _apply_environment(parser, environ)
     pairs, command = _split_cli(argv)
     for option, value in pairs:
         parser.apply(option, value, option, from_cli=True)

@@ -1,10 +1,11 @@
-"""Start-up steps before the app: render, hooks, waits — each in a short-lived child.
+"""Start-up steps before the app: render, hooks, waits — each in a short-lived fork of PID 1.
 
-PID 1 stays lean because the heavy parts never run in it: rendering (Jinja2,
-pydantic) is a fresh interpreter (``entrypoint _prepare``); hooks
-(subprocess) and waits (socket, ssl, http.client) run in a fork of this
-process, so whatever they import dies with them.  Each step is supervised
-like the app: a stop signal reaches it and ends the start-up.
+PID 1 stays lean because the heavy parts never run in it: rendering
+(``entrypoint.render``, and Jinja2 or pydantic when a template needs them),
+hooks (subprocess) and waits (socket, ssl, http.client) each run in a fork of
+this process that imports what it needs after the fork, so whatever it
+imports dies with it.  No step starts a new interpreter.  Each step is
+supervised like the app: a stop signal reaches it and ends the start-up.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import sys
 
 from entrypoint import log
 from entrypoint.errors import EX_CONFIG, EntrypointError
-from entrypoint.supervise import spawn, state
+from entrypoint.supervise import signals, spawn, state
+from entrypoint.supervise.results import StepResult, read_records
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,57 +39,88 @@ def has_templates(opts: RunOptions) -> bool:
     return bool(opts.templates) or os.path.isdir(opts.templates_dir)
 
 
-def prepare_argv(opts: RunOptions) -> list[str]:
-    """The render command.  Only command-line options are passed on: ``_prepare``
-    reads the ``ENTRYPOINT_*`` environment itself, with the same names."""
-    argv = [sys.executable, "-m", "entrypoint", "_prepare"]
-    if "templates" in opts.from_cli:
-        for template in opts.templates:
-            argv += ["--template", template]
-    if "templates_dir" in opts.from_cli:
-        argv += ["--templates-dir", opts.templates_dir]
-    if "env_files" in opts.from_cli:
-        for env_file in opts.env_files:
-            argv += ["--env-file", env_file]
-    if opts.check_cmd:
-        argv += ["--check-cmd", opts.check_cmd]
-    if opts.verbosity != 1:
-        argv.append("-v" if opts.verbosity > 1 else "-q")
-    return argv
+def render_needed(opts: RunOptions) -> bool:
+    """Whether the render fork runs at all: templates to render, or arguments to expand."""
+    return has_templates(opts) or opts.expand_args
 
 
-def render(sup: Supervisor, env: dict[str, str]) -> None:
-    if not has_templates(sup.opts):
-        return
-    argv = prepare_argv(sup.opts)
-    error_fd = log.kept_fd()  # --termination-log: the render child keeps its error lines there too
-    if error_fd is not None:
-        argv += ["--error-fd", str(error_fd)]
-        os.set_inheritable(error_fd, True)
-    log.info("rendering templates")
+def render_work(opts: RunOptions, environ: dict[str, str], *, expand: bool = False) -> Callable[[int], int]:
+    """The render step's body, for a forked child: its imports happen there, after the fork.
+
+    With ``expand`` (``--expand-args``, at start only) the command's arguments are expanded first,
+    against the same variables, and sent back as ``arg`` records; an error there is exit 78 before
+    any template is rendered.
+    """
+    def work(result_fd: int) -> int:
+        # PID 1's objects go to the permanent generation: a collection in this child would
+        # otherwise walk, and so copy-on-write, every page of PID 1's heap.
+        import gc
+
+        gc.freeze()
+        if expand:
+            _expand_into(opts, environ, result_fd)
+        if not has_templates(opts):
+            return 0
+        from entrypoint.render.prepare import render_step
+
+        return render_step(opts, environ, result_fd)
+
+    return work
+
+
+def _expand_into(opts: RunOptions, environ: dict[str, str], result_fd: int) -> None:
+    """``--expand-args``: :func:`entrypoint.render.args.expand_args` against what the templates see."""
+    from entrypoint.render.args import expand_args as expand
+    from entrypoint.render.prepare import environment
+    from entrypoint.supervise.results import write_records
+
+    log.info(f"expanding the arguments of {opts.command[0]!r}")
+    write_records(result_fd, [("arg", word) for word in expand(opts.command, environment(opts, environ))])
+
+
+def render(sup: Supervisor, env: dict[str, str]) -> StepResult:
+    """Render the templates (and expand ``--expand-args``) in one fork of PID 1; the records it
+    sent back (see results.py): ``changed``/``unchanged`` files, ``arg`` words."""
+    if not render_needed(sup.opts):
+        return StepResult()
+    if has_templates(sup.opts):
+        log.info("rendering templates")
     sup.state.update(state.RENDERING)
+    # --termination-log: the fork shares PID 1's log state, so its error lines are kept there too.
+    work = render_work(sup.opts, env, expand=sup.opts.expand_args)
+    pid, memfd = spawn.fork_step(env_out=True)
+    assert memfd is not None
+    if pid == 0:
+        _finish_child("rendering the templates" if has_templates(sup.opts) else "expanding the arguments",
+                      lambda: work(memfd))
     try:
-        pid = spawn.spawn(argv, env)
-    except spawn.ExecFailed as exc:
-        log.error(str(exc))
-        raise StepFailed(EX_CONFIG) from None
+        code = sup.supervise(pid, forward=False, cleanup=False)
+        if sup.stopping:
+            raise StepFailed(code)
+        if code != 0:
+            if code != EX_CONFIG:
+                log.error(f"{describe_failure(code, 'rendering the templates')}; nothing was installed, "
+                          "not starting")
+            raise StepFailed(EX_CONFIG)
+        return read_records(memfd)
     finally:
-        if error_fd is not None:
-            os.set_inheritable(error_fd, False)
-    code = sup.supervise(pid, forward=False, cleanup=False)
-    if sup.stopping:
-        raise StepFailed(code)
-    if code != 0:
-        if code != EX_CONFIG:
-            log.error(f"rendering the templates failed (exit {code}); not starting")
-        raise StepFailed(EX_CONFIG)
+        os.close(memfd)
 
 
-def _finish_child(action: str, work: Callable[[], None]) -> None:
-    """Child side of a forked step: run ``work``, exit with its verdict.  Never returns."""
+def describe_failure(code: int, action: str) -> str:
+    """``... was killed by SIGKILL (out of memory?)`` or ``... failed (exit N)``."""
+    if code > 128:
+        signum = code - 128
+        oom = " (out of memory? a memory limit kills with SIGKILL)" if signum == signals.SIGKILL else ""
+        return f"{action} was killed by {signals.name(signum)}{oom}"
+    return f"{action} failed (exit {code})"
+
+
+def _finish_child(action: str, work: Callable[[], int | None]) -> None:
+    """Child side of a forked step: run ``work``, exit with its verdict (its int, else 0).  Never returns."""
     code = 0
     try:
-        work()
+        code = work() or 0
     except EntrypointError as exc:
         for line in str(exc).splitlines():  # several problems: one prefixed line each
             log.error(line)
@@ -146,36 +179,3 @@ def waits(sup: Supervisor) -> None:
     code = sup.supervise(pid, forward=False, cleanup=False)
     if sup.stopping or code != 0:
         raise StepFailed(code)
-
-
-def expand_args(sup: Supervisor, env: dict[str, str]) -> list[str]:
-    """``--expand-args`` in a fork (the renderer never loads into PID 1); the expanded argv.
-
-    A thin wrapper: the work is :func:`entrypoint.render.args.expand_args`,
-    a pure function, against the variables the templates see.
-    """
-    argv, env_files = sup.opts.command, sup.opts.env_files
-    log.info(f"expanding the arguments of {argv[0]!r}")
-    pid, memfd = spawn.fork_step(env_out=True)
-    assert memfd is not None
-    if pid == 0:
-        def work() -> None:
-            from pathlib import Path
-
-            from entrypoint.context.sources import Environment, parse_dotenv
-            from entrypoint.render.args import expand_args as expand
-
-            # What the templates see: PID 1's original environment, then the env files (NAME_FILE lazily).
-            variables = Environment(env)
-            for path in env_files:
-                variables.update(parse_dotenv(Path(path)))
-            spawn.write_words(memfd, expand(argv, variables))
-
-        _finish_child("expanding the arguments", work)
-    try:
-        code = sup.supervise(pid, forward=False, cleanup=False)
-        if sup.stopping or code != 0:
-            raise StepFailed(code)
-        return spawn.read_words(memfd)
-    finally:
-        os.close(memfd)

@@ -6,8 +6,9 @@ readiness arrives as the real-time signal :attr:`Watcher.signum`, which the
 PID-1 loop waits for with ``sigwaitinfo`` like any other signal.  The loop
 then calls :meth:`Watcher.drain`, sleeps in ``sigtimedwait`` until
 :meth:`Watcher.deadline`, and calls :meth:`Watcher.rerender`, which runs
-``entrypoint _prepare`` in a short-lived child so Jinja2 and pydantic never
-load into PID 1.
+the render step in a fork of PID 1 (no new interpreter): the render modules,
+and Jinja2 or pydantic when a template needs them, are imported in that child
+only, so they never load into PID 1.
 
 Paths are watched by their directories as well as by themselves, because a
 Kubernetes ConfigMap/Secret volume changes by renaming a new ``..data``
@@ -24,12 +25,13 @@ import time
 
 from entrypoint import log
 from entrypoint.supervise import inotify
-from entrypoint.supervise.spawn import read_all
+from entrypoint.supervise.options import split_env_list
+from entrypoint.supervise.results import read_records
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal as _signal
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 else:
     import _signal  # the C module: `signal` would pull in enum (memory, start-up)
 
@@ -69,13 +71,15 @@ class Watcher:
 
     signum: int
 
-    def __init__(self, paths: list[str], *, render_argv: list[str], quiet_period: float = 0.2,
+    def __init__(self, paths: list[str], *, render: Callable[[int], int | None], quiet_period: float = 0.2,
                  max_wait: float = 2.0, render_timeout: float = RENDER_TIMEOUT) -> None:
+        """``render(result_fd)`` is the render step, run in a fork: 0 (or None) for success,
+        records of the changed files written to ``result_fd`` (see ``supervise/results.py``)."""
         if quiet_period < 0 or max_wait < 0:
             raise ValueError("quiet_period and max_wait must not be negative")
         self.signum = WATCH_SIGNAL
         self.paths = _unique(os.path.abspath(p) for p in paths)
-        self.render_argv = list(render_argv)
+        self.render = render
         self.quiet_period = quiet_period
         self.max_wait = max_wait
         self.render_timeout = render_timeout
@@ -124,7 +128,7 @@ class Watcher:
     def rerender(self) -> bool:
         """Render in a child; True when files changed and the app should reload."""
         self._first = None
-        report = os.memfd_create("entrypoint-report", 0)  # not CLOEXEC: the child writes to it
+        report = os.memfd_create("entrypoint-report", os.MFD_CLOEXEC)  # the forked child writes to it
         # No signals while PID 1 sits in waitpid: a writer busy during the render would
         # otherwise queue one real-time signal per event.  What arrives meanwhile is read
         # right after, and starts the next debounce.
@@ -134,10 +138,10 @@ class Watcher:
             if code is None:
                 return False
             if code != 0:
-                log.error(f"re-render failed (exit {code}): old configuration kept, app not reloaded")
+                why = f"was killed by signal {code - 128}" if code > 128 else f"failed (exit {code})"
+                log.error(f"re-render {why}: old configuration kept, app not reloaded")
                 return False
-            os.lseek(report, 0, os.SEEK_SET)
-            changed = _report_says_changed(read_all(report))
+            changed = bool(read_records(report).changed)
         finally:
             os.close(report)
             self._ino.set_async(True)
@@ -154,19 +158,18 @@ class Watcher:
     # -- rendering ------------------------------------------------------------------------
 
     def _run_child(self, report_fd: int) -> int | None:
-        """Exit code of the render child, or None (already logged) when it could not finish."""
-        argv = [*self.render_argv, "--report-fd", str(report_fd)]
+        """Exit code of the render fork, or None (already logged) when it could not finish."""
         try:
-            pid = os.posix_spawnp(
-                argv[0], argv, os.environ,
-                file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)],
-                setsigmask=(),  # PID 1 blocks everything; the child must not inherit that
-                setsigdef=_all_catchable(),
-                setpgroup=0,  # its own group, so a timeout can kill a --check-cmd with it
-            )
+            pid = os.fork()
         except OSError as exc:
-            log.error(f"re-render failed: cannot run {argv[0]}: {exc.strerror}; old configuration kept")
+            log.error(f"re-render failed: cannot fork: {exc.strerror}; old configuration kept")
             return None
+        if pid == 0:
+            self._child(report_fd)
+        try:
+            os.setpgid(pid, pid)  # also here, so that a timeout can kill the group at once
+        except OSError:
+            pass
         timed_out = not _wait_exit(pid, self.render_timeout)
         if timed_out:
             log.error(f"re-render took longer than {self.render_timeout:g}s and was killed; "
@@ -177,6 +180,22 @@ class Watcher:
             return None
         code = os.waitstatus_to_exitcode(status)
         return 128 - code if code < 0 else code
+
+    def _child(self, report_fd: int) -> None:
+        """In the fork: own process group (a timeout kills a --check-cmd with it), signals
+        unblocked, no stdin; then the render step.  Never returns."""
+        from entrypoint.supervise import signals
+        from entrypoint.supervise.steps import _finish_child
+
+        try:
+            os.setpgid(0, 0)
+            signals.unblock_all()  # as fork_step does; PID 1 has no handlers to reset
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.close(null)
+        except OSError:
+            os._exit(70)
+        _finish_child("re-rendering the templates", lambda: self.render(report_fd))
 
     # -- watches --------------------------------------------------------------------------
 
@@ -232,7 +251,7 @@ def watch_paths_from_env(env: Mapping[str, str], templates: list[str], *,
                          templates_dir: str | None = None, env_files: list[str] | None = None) -> list[str]:
     """Everything a render reads from files: templates, env files, ``NAME_FILE`` secrets.
 
-    ``templates`` are ``SRC[:DEST]`` arguments.  Without them ``_prepare``
+    ``templates`` are ``SRC[:DEST]`` arguments.  Without them the render step
     renders ``ENTRYPOINT_TEMPLATES`` and the templates directory, so those are
     watched instead (the directory even while missing: it may appear);
     ``templates_dir`` is a ``--templates-dir`` given on the command line;
@@ -241,9 +260,12 @@ def watch_paths_from_env(env: Mapping[str, str], templates: list[str], *,
     """
     sources = [t.partition(":")[0] for t in templates]
     if not sources:
-        sources += [t.partition(":")[0] for t in _comma_list(env.get("ENTRYPOINT_TEMPLATES", ""))]
+        listed = split_env_list(env.get("ENTRYPOINT_TEMPLATES", ""), paths=True)
+        sources += [t.partition(":")[0] for t in listed]
         sources.append(templates_dir or env.get("ENTRYPOINT_TEMPLATES_DIR") or DEFAULT_TEMPLATES_DIR)
-    sources += _comma_list(env.get("ENTRYPOINT_ENV_FILE", "")) if env_files is None else env_files
+    if env_files is None:
+        env_files = split_env_list(env.get("ENTRYPOINT_ENV_FILE", ""), paths=True)
+    sources += env_files
     for key, value in env.items():
         name = key[: -len("_FILE")]
         if key.endswith("_FILE") and name and value and name not in env:
@@ -301,35 +323,6 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, 9)
     except ProcessLookupError:
         pass
-
-
-def _all_catchable() -> list[int]:
-    return [s for s in _signal.valid_signals() if s not in (_signal.SIGKILL, _signal.SIGSTOP)]
-
-
-def _report_says_changed(report: bytes) -> bool:
-    """Whether ``_prepare``'s JSON line lists changed files; no report counts as changed.
-
-    The common shapes are recognised without :mod:`json`, which would pull
-    :mod:`re` into PID 1 for good (about 1 MiB of RSS).
-    """
-    text = report.strip()
-    if not text:
-        return True
-    head = b'{"changed": ['
-    if text.startswith(head):
-        return not text[len(head):].lstrip().startswith(b"]")
-    import json
-
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return True
-    return not isinstance(parsed, dict) or bool(parsed.get("changed", True))
-
-
-def _comma_list(value: str) -> list[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def _unique(items: Iterable[str]) -> list[str]:
