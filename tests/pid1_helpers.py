@@ -50,7 +50,10 @@ needs_ns = pytest.mark.skipif(not NAMESPACES, reason="needs root and unshare --p
 
 def base_env(**extra: str) -> dict[str, str]:
     """A small, known environment: nothing of the caller's leaks in (ENTRYPOINT_*, ...)."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO)}
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO),
+           # the host's /run/entrypoint is not the tests' to write: a test that wants the state
+           # file names it (or passes --state-file)
+           "ENTRYPOINT_STATE_FILE": ""}
     env.update(extra)
     return env
 

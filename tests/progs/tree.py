@@ -53,9 +53,10 @@ def leftover(path: str) -> int:
 def orphan(path: str) -> int:
     pid = os.fork()
     if pid == 0:
+        middle = os.getpid()  # in this branch `pid` is 0: the grandchild waits for *this* to exit
         if os.fork() == 0:
             deadline = time.monotonic() + 10
-            while os.getppid() == pid and time.monotonic() < deadline:
+            while os.getppid() == middle and time.monotonic() < deadline:
                 time.sleep(0.01)
             write(path, f"{os.getpid()} {os.getppid()}")
             time.sleep(0.3)
