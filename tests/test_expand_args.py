@@ -248,7 +248,8 @@ def test_check_accepts_args_the_synthesised_environment_satisfies(tmp_path: Path
     assert done.returncode == 0, done.stderr
     # Without --expand-args, args are not looked at.
     bad = _app(tmp_path, args=["$NOPE"])
-    assert check("--marathon-app", bad, "--templates-dir", tmp_path / "none").returncode == 0
+    (tmp_path / "ok.template").write_text("ok\n")  # checking no template at all is an error (issue 13)
+    assert check("--marathon-app", bad, tmp_path / "ok.template").returncode == 0
 
 
 def test_check_expand_args_needs_an_app_and_string_args(tmp_path: Path) -> None:

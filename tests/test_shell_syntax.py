@@ -139,24 +139,67 @@ def test_words_and_escapes(template: str, expected: str) -> None:
 @pytest.mark.parametrize(
     "template",
     [
-        "$1 ${1} $1FOO ${1FOO} $0",
-        "$é ${é}",
-        "${ FOO} ${FOO }",
+        "$1 ${1} $1FOO $0 ${10}",
+        "$é",
         "${#FOO} ${FOO:1:2} ${FOO/o/0} ${FOO%o} ${FOO#f} ${!FOO} ${FOO^^} ${FOO[0]}",
-        "${} ${}x ${{FOO}}",
+        "${FOO@Q} ${!FOO*} ${!FOO@} ${#FOO[0]} ${FOO,,} ${FOO//o/0}",
         "cost $ 5 $. $- $@ $* $# $? $! $( $[ $/ $(id) `id`",
         "end$",
-        "x ${FOO\n}",
-        "${FOO:} ${FOO: -1} ${#-} ${#?} ${-} ${$} ${!}",
+        "${FOO: -1} ${FOO::} ${#-} ${#?} ${-} ${$} ${!} ${#} ${@} ${*}",
     ],
 )
 def test_gnu_literal_forms_stay_literal(template: str) -> None:
+    """What bash expands in ways we do not support, at top level, is copied as GNU copies it."""
     assert render(template, {"FOO": "foo", "1": "one"}) == template
 
 
 def test_gnu_literal_brace_still_scans_inside() -> None:
-    assert render("${$FOO} ${{FOO}} ${FOO}}", {"FOO": "foo"}) == "${foo} ${{FOO}} foo}"
-    assert render("x ${FOO\n$FOO}", {"FOO": "foo"}) == "x ${FOO\nfoo}"
+    assert render("${FOO/o/$FOO} ${FOO}}", {"FOO": "foo"}) == "${FOO/o/foo} foo}"
+    assert render("x ${FOO/o/\n$FOO}", {"FOO": "foo"}) == "x ${FOO/o/\nfoo}"
+
+
+@pytest.mark.parametrize(
+    ("template", "where", "message"),
+    [
+        ("port = ${PORT\nmore text", "1:8", "unterminated ${PORT: the line ends before its }"),
+        ("port = ${PORT\nmore}", "1:8", "unterminated ${PORT: the line ends before its }"),
+        ("a\r\nb ${PORT\r\n}", "2:3", "unterminated ${PORT: the line ends before its }"),
+        ("x ${A B}", "1:3", "bad substitution ${A B}: ' ' cannot follow ${A"),
+        ("${A!}", "1:1", "bad substitution ${A!}: '!' cannot follow ${A"),
+        ("${1x}", "1:1", "bad substitution ${1x}: 'x' cannot follow ${1"),
+        ("${1FOO}", "1:1", "bad substitution ${1FOO}: 'F' cannot follow ${1"),
+        ("${}", "1:1", "bad substitution ${}: a name must follow ${"),
+        ("${}x", "1:1", "bad substitution ${}: a name must follow ${"),
+        ("${ FOO}", "1:1", "bad substitution ${ FOO}: a name must follow ${"),
+        ("${FOO }", "1:1", "bad substitution ${FOO }: ' ' cannot follow ${FOO"),
+        ("${é}", "1:1", "bad substitution ${é}: a name must follow ${"),
+        ("${{FOO}}", "1:1", "bad substitution ${{FOO}: a name must follow ${"),
+        ("${$FOO}", "1:1", "bad substitution ${$FOO}: 'F' cannot follow ${$"),
+        ("${FOO:}", "1:1", "bad substitution ${FOO:}: '}' cannot follow ${FOO:"),
+        ("${FOO@}", "1:1", "bad substitution ${FOO@}: '}' cannot follow ${FOO@"),
+        ("${FOO@x}", "1:1", "bad substitution ${FOO@x}: 'x' cannot follow ${FOO@"),
+        ("${FOO.bar}", "1:1", "bad substitution ${FOO.bar}: '.' cannot follow ${FOO"),
+        ("${FOO*}", "1:1", "bad substitution ${FOO*}: '*' cannot follow ${FOO"),
+        ("${FOO[}", "1:1", "bad substitution ${FOO[}: '[' cannot follow ${FOO"),
+        ("${#FOO x}", "1:1", "bad substitution ${#FOO x}: ' ' cannot follow ${#FOO"),
+        ("${!FOO x}", "1:1", "bad substitution ${!FOO x}: ' ' cannot follow ${!FOO"),
+        ("ok\n  ${FOO/x", "2:3", "unterminated ${: no closing }"),
+        ("${FOO:1", "1:1", "unterminated ${: no closing }"),
+    ],
+)
+def test_what_bash_rejects_is_an_error_at_its_dollar(template: str, where: str, message: str) -> None:
+    [error] = errors(template, {"FOO": "foo"}, filename="f")
+    assert f"{error.line}:{error.column}" == where
+    assert error.message == f"{message} (write $${{ for a literal ${{)"
+
+
+def test_every_bad_substitution_is_reported_and_the_rest_still_checked() -> None:
+    text = "a=${A B}\nb=${PORT\nc=${C:?needed}\nd=$${ literal\n"
+    assert located(errors(text, {})) == [
+        "<template>:1:3: bad substitution ${A B}: ' ' cannot follow ${A (write $${ for a literal ${)",
+        "<template>:2:3: unterminated ${PORT: the line ends before its } (write $${ for a literal ${)",
+        "<template>:3:3: C: needed",
+    ]
 
 
 VECTORS = DATA / "gnu-envsubst-vectors.jsonl"
@@ -171,6 +214,17 @@ EXTENSIONS = {
     "dollar_brace_at_eof",
     "unterminated_brace_eof",
 }
+# `${` forms bash refuses with "bad substitution": errors here, literal in GNU
+BAD_SUBSTITUTIONS = {
+    "digit_first_not_a_name",
+    "non_ascii_not_name",
+    "space_inside_braces",
+    "empty_braces",
+    "double_brace",
+    "dollar_brace_dollar",
+    "unterminated_brace_newline",
+}
+EXTENSIONS |= BAD_SUBSTITUTIONS
 
 
 def _vectors() -> list[dict[str, object]]:
@@ -178,6 +232,17 @@ def _vectors() -> list[dict[str, object]]:
         return []
     records = [json.loads(line) for line in VECTORS.read_text().splitlines() if line.strip()]
     return [r for r in records if not r["args"] and r["id"] not in EXTENSIONS]
+
+
+@pytest.mark.skipif(not VECTORS.exists(), reason="GNU vectors not available")
+def test_gnu_vectors_bash_refuses_are_errors() -> None:
+    records = [json.loads(line) for line in VECTORS.read_text().splitlines() if line.strip()]
+    chosen = [r for r in records if r["id"] in BAD_SUBSTITUTIONS]
+    assert len(chosen) == len(BAD_SUBSTITUTIONS)
+    for record in chosen:
+        template = base64.b64decode(str(record["template_b64"])).decode("utf-8", "surrogateescape")
+        with pytest.raises(TemplateErrors):
+            render(template, record["env"])  # type: ignore[arg-type]
 
 
 @pytest.mark.skipif(not VECTORS.exists(), reason="GNU vectors not available")
@@ -394,6 +459,8 @@ def test_large_inputs_are_linear_enough() -> None:
     assert render(f"${name} ${{{name}:-d}}", {name: value}) == f"{value} {value}"
     many = "${A:-x} $B $$ text " * 50_000
     assert render(many, {"B": "b"}) == "x b $ text " * 50_000
-    bad_arrays = "${a[" * 100_000
-    assert render(bad_arrays, {}) == bad_arrays
+    bad_arrays = "${a[" * 100_000  # each one a bad substitution; finding them stays linear
+    with pytest.raises(TemplateErrors) as info:
+        render(bad_arrays, {})
+    assert len(info.value.errors) == 100_000
     assert re.fullmatch(r"(x b \$ text )+", render(many, {"B": "b"}))

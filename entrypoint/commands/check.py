@@ -5,20 +5,27 @@ must fail the build with FILE:LINE:COL, so unlike ``render``, an unset
 variable without a default is an error here unless ``--lenient`` is given.
 Problems go to standard error, one ``FILE:LINE:COL: message`` per line (the
 format editors and CI problem matchers understand); the summary line goes to
-standard output on success and standard error on failure.
+standard output on success and standard error on failure.  ``--format json``
+prints one JSON list on standard output instead, ``--format github`` one
+workflow-command annotation per problem on standard output (the summary then
+goes to standard error).  Checking no template at all is a problem too: a CI
+job pointed at the wrong folder must not pass for ever.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 from entrypoint.commands import lightargs as argparse  # argparse's interface, not its import cost
+from entrypoint.commands.check_report import FORMATS, Problem, format_problems
 from entrypoint.commands.context_args import add_context_arguments, environment_from_args
 from entrypoint.commands.render import add_render_options, selection_from
 from entrypoint.commands.watch_args import add_watch_options
 from entrypoint.context.settings import EntrypointSettings, load_settings
 from entrypoint.errors import EX_CONFIG, ConfigError, TemplateError, UsageError
 from entrypoint.render.engine import render_specs
+from entrypoint.render.model import TEMPLATE_SUFFIXES
 from entrypoint.render.plan import TemplateSpec, plan_argument, plan_directory
 
 
@@ -34,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
                             help="an unset variable without a default is an error (the default)")
     strictness.add_argument("--lenient", "--no-strict", dest="strict", action="store_false",
                             help="an unset variable without a default renders as empty")
+    parser.add_argument("--format", choices=FORMATS, default="text",
+                        help="text: FILE:LINE:COL: message lines (default); json: a JSON list of "
+                             "{file, line, col, variable, message}; github: ::error annotations")
     parser.add_argument("--expand-args", action="store_true",
                         help="with --marathon-app: also check the app definition's args as `run "
                              "--expand-args` expands them")
@@ -53,31 +63,59 @@ def main(argv: list[str]) -> int:
 
 
 def check_once(ns: argparse.Namespace) -> int:
-    """One check of the parsed command line (what ``--watch`` repeats)."""
+    """One complete check, reported in ``ns.format`` (what ``--watch`` repeats); 0 or 78."""
+    checked, problems = collect_problems(ns)
+    report(checked, problems, ns.format)
+    return EX_CONFIG if problems else 0
+
+
+def collect_problems(ns: argparse.Namespace) -> tuple[int, list[Problem]]:
+    """Plan and render every template in memory: (templates checked, every problem found)."""
     settings = load_settings()
     selection = selection_from(ns, settings)
     env = environment_from_args(ns)
     syntax = ns.syntax or settings.syntax
     specs: list[TemplateSpec] = []
-    problems: list[str] = []
+    problems: list[Problem] = []
     for arg in ns.templates or [None]:
         try:
             specs.extend(_plan_one(arg, ns, settings, syntax))
         except ConfigError as exc:
-            problems.append(str(exc))
-    outputs, errors = render_specs(specs, env, strict=ns.strict, selection=selection)
+            problems.append(Problem.from_config_error(exc, arg.partition(":")[0] if arg else None))
+    if not specs and not problems and not ns.expand_args:
+        problems.append(_nothing_to_check(ns, settings))
+    _, errors = render_specs(specs, env, strict=ns.strict, selection=selection)
     if ns.expand_args:
         errors = [*errors, *_app_args_problems(ns, env)]
-    problems.extend(error.location_message() for error in errors)
-    for problem in problems:
-        sys.stderr.write(problem + "\n")
+    problems.extend(Problem.from_template_error(error) for error in errors)
+    return len(specs), problems
+
+
+def report(checked: int, problems: list[Problem], fmt: str = "text") -> None:
+    """Problems in the chosen format, then the summary line (standard error when it is not the report)."""
+    body = format_problems(problems, fmt)
     if problems:
-        bad_files = len({e.filename for e in errors}) + len(problems) - len(errors)
-        sys.stderr.write(f"entrypoint check: {len(problems)} problem(s) in {bad_files} file(s), "
-                         f"{len(specs)} template(s) checked\n")
-        return EX_CONFIG
-    sys.stdout.write(f"entrypoint check: {len(outputs)} template(s) OK\n")
-    return 0
+        bad_files = len({p.file for p in problems})
+        summary = (f"entrypoint check: {len(problems)} problem(s) in {bad_files} file(s), "
+                   f"{checked} template(s) checked\n")
+    else:
+        summary = f"entrypoint check: {checked} template(s) OK\n"
+    if fmt == "text":
+        (sys.stderr if problems else sys.stdout).write(body + summary)
+        return
+    sys.stdout.write(body)
+    sys.stdout.flush()
+    sys.stderr.write(summary)
+
+
+def _nothing_to_check(ns: argparse.Namespace, settings: EntrypointSettings) -> Problem:
+    """Zero templates is an error: name what was searched, so the wrong folder is obvious."""
+    directory = ns.templates_dir or settings.templates_dir
+    state = "" if os.path.isdir(directory) else " (it does not exist)"
+    suffixes = ", ".join(TEMPLATE_SUFFIXES)
+    return Problem(os.fspath(directory), None, None, None,
+                   f"no template to check: nothing ending in {suffixes} in the templates directory{state}, "
+                   f"and no TEMPLATE argument or ENTRYPOINT_TEMPLATES")
 
 
 def _app_args_problems(ns: argparse.Namespace, env: dict[str, str]) -> list[TemplateError]:

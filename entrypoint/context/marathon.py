@@ -177,6 +177,7 @@ def parse_app(data: Any) -> AppSpec:
     if isinstance(data.get("apps"), list) or "containers" in data:
         raise ContextError("groups and pods are not supported: give a single app definition")
     app_id = _app_id(data)
+    data = normalize_deprecated(data)
     network = _network_mode(data)
     container = _container(data)
     return AppSpec(
@@ -354,6 +355,109 @@ def _network_mode(data: dict[str, Any]) -> str:
     return mapping[legacy]
 
 
+MESOS_BRIDGE_NAME = "mesos-bridge"  # Marathon's --mesos_bridge_name default
+
+
+def normalize_deprecated(data: dict[str, Any]) -> dict[str, Any]:
+    """Marathon's ``AppNormalization.forDeprecated`` for the network fields: legacy API -> canonical.
+
+    The legacy IP-per-container API (a top-level ``ipAddress``, Marathon
+    1.0-1.4) becomes ``networks`` plus ``container.portMappings`` exactly as
+    Marathon rewrites it when the app is posted (NetworkTranslation,
+    migrateDockerPortMappings, migrateIpDiscovery):
+
+    * ``ipAddress`` + ``docker.network`` HOST/USER/BRIDGE -> a host, container
+      (``ipAddress.networkName``) or container/bridge network;
+    * ``ipAddress`` alone -> a container network named ``networkName``, or
+      container/bridge when that name is ``mesos-bridge``;
+    * no ``container`` -> an empty MESOS container;
+    * ``docker.portMappings`` -> ``container.portMappings`` (both set: refused);
+    * ``ipAddress.discovery.ports`` -> port mappings without host port
+      (MESOS containers only; with ``portMappings`` too: refused).
+
+    Mixing ``ipAddress`` or ``docker.network`` with ``networks`` is refused,
+    as Marathon refuses it.  The input is not modified.
+    """
+    ip = data.get("ipAddress")
+    networks = data.get("networks")
+    has_networks = networks is not None and networks != []
+    container = _object(data.get("container"), "container")
+    docker = _object(container.get("docker"), "container.docker")
+    legacy_network = docker.get("network")
+    if has_networks and (ip is not None or legacy_network is not None):
+        what = "ipAddress" if ip is not None else "container.docker.network"
+        raise _field(what, "cannot mix deprecated and canonical network APIs (give 'networks' only)")
+    container = _migrate_docker_port_mappings(container, docker)
+    if ip is None:
+        if container is data.get("container"):
+            return data
+        return {**data, "container": container}
+    ip = _object(ip, "ipAddress")
+    name = ip.get("networkName")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise _field("ipAddress.networkName", "must be a non-empty string")
+    if legacy_network is not None:
+        mapping = {"HOST": "host", "USER": "container", "BRIDGE": "container/bridge"}
+        if not isinstance(legacy_network, str) or legacy_network not in mapping:
+            raise _field("container.docker.network", f"must be HOST, BRIDGE or USER, got {legacy_network!r}")
+        mode = mapping[legacy_network]
+    else:
+        mode = "container/bridge" if name == MESOS_BRIDGE_NAME else "container"
+    network: dict[str, Any] = {"mode": mode}
+    if mode == "container" and name is not None:
+        network["name"] = name
+    container = dict(container) if data.get("container") else {"type": "MESOS"}
+    if mode == "host":
+        container.pop("portMappings", None)  # maybeDropPortMappings: host networking has none
+    if "docker" in container:
+        container["docker"] = {k: v for k, v in container["docker"].items() if k != "network"}
+    discovery = _object(ip.get("discovery"), "ipAddress.discovery")
+    ports = _discovery_ports(discovery.get("ports"))
+    if ports:
+        kind = container.get("type", "DOCKER")
+        if kind != "MESOS":
+            raise _field("ipAddress.discovery.ports", f"do not apply for container type {kind}")
+        if container.get("portMappings"):
+            raise _field("ipAddress.discovery.ports", "container.portMappings and ipAddress.discovery.ports "
+                                                      "must not both be set")
+        container["portMappings"] = ports
+    result = {k: v for k, v in data.items() if k != "ipAddress"}
+    result.update(networks=[network], container=container)
+    return result
+
+
+def _migrate_docker_port_mappings(container: dict[str, Any], docker: dict[str, Any]) -> dict[str, Any]:
+    """``container.docker.portMappings`` (Marathon < 1.5) moves to ``container.portMappings``."""
+    legacy = docker.get("portMappings")
+    if legacy is None:
+        return container
+    if container.get("portMappings") and legacy:
+        raise _field("container.docker.portMappings", "cannot specify both portMappings and "
+                                                      "docker.portMappings")
+    migrated = {**container, "docker": {k: v for k, v in docker.items() if k != "portMappings"}}
+    if container.get("portMappings") is None or legacy:
+        migrated["portMappings"] = legacy
+    return migrated
+
+
+def _discovery_ports(raw: Any) -> list[dict[str, Any]]:
+    """``ipAddress.discovery.ports`` entries as port mappings (the old API had no host ports)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise _field("ipAddress.discovery.ports", f"must be an array, got {_json_type(raw)}")
+    mappings = []
+    for i, item in enumerate(raw):
+        path = f"ipAddress.discovery.ports[{i}]"
+        entry = _object(item, path)
+        number = _port_number(entry.get("number", 0), f"{path}.number")
+        name = entry.get("name")
+        if not isinstance(name, str) or not name:
+            raise _field(f"{path}.name", "must be a non-empty string (every discovery port has a name)")
+        mappings.append({"containerPort": number, "name": name})
+    return mappings
+
+
 def _port_number(value: Any, path: str, *, allow_zero: bool = True) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise _field(path, f"must be an integer port, got {_json_type(value)} {value!r}")
@@ -375,15 +479,12 @@ def _port_name(entry: dict[str, Any], path: str) -> str | None:
 def _declared_ports(data: dict[str, Any], container: dict[str, Any], network: str) -> list[DeclaredPort]:
     mappings = container.get("portMappings")
     mappings_path = "container.portMappings"
-    if mappings is None:
-        mappings = _object(container.get("docker"), "container.docker").get("portMappings")
-        mappings_path = "container.docker.portMappings"
     if network == "host":
         if mappings:
             raise _field(mappings_path, "port mappings need a bridge or container network")
         ports = _host_ports(data)
     else:
-        ports = _mapped_ports(mappings, mappings_path, network)
+        ports = _mapped_ports(_default_mappings(data, mappings), mappings_path, network)
     names = [p.name for p in ports if p.name is not None]
     if len(names) != len(set(names)):
         raise _field("portDefinitions" if network == "host" else mappings_path, "port names must be unique")
@@ -441,6 +542,25 @@ def _assign_service_ports(requested: list[int]) -> list[int]:
             port = candidate
         result.append(port)
     return result
+
+
+def _default_mappings(data: dict[str, Any], mappings: Any) -> Any:
+    """applyDefaultPortMappings + maybeAddPortMappings: a non-host network always has mappings.
+
+    No ``portMappings`` at all gives Marathon's one default mapping
+    (containerPort 0, name ``default``); an explicit ``[]`` stays empty; and
+    legacy ``portDefinitions``/``ports`` beyond the mappings' count add
+    plain containerPort-0 mappings.
+    """
+    if mappings is None:
+        mappings = [{"containerPort": 0, "name": "default"}]
+    if not isinstance(mappings, list):
+        return mappings
+    definitions = data.get("portDefinitions")
+    if definitions is None:
+        definitions = data.get("ports")
+    extra = len(definitions) - len(mappings) if isinstance(definitions, list) else 0
+    return mappings + [{"containerPort": 0}] * extra
 
 
 def _mapped_ports(mappings: Any, path: str, network: str) -> list[DeclaredPort]:

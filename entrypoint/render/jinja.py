@@ -20,9 +20,11 @@ import jinja2
 from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 
+from entrypoint import log
 from entrypoint.context.sources import Environment
 from entrypoint.context.views import template_objects
 from entrypoint.errors import ContextError, EntrypointError, TemplateError, TemplateErrors
+from entrypoint.render.jinja_names import CONTEXT_NAMES, EnvNamesContext, suggestion
 from entrypoint.render.model import VariableUse
 
 _TRUE = frozenset({"true", "yes", "on", "1", "y"})
@@ -33,8 +35,11 @@ class EnvDict(Environment):
     """The ``env`` mapping; its own type so an undefined key reads as a variable.
 
     An :class:`Environment`, so ``env.NAME`` gets the secret behind
-    ``NAME_FILE`` exactly as the shell syntax does.
+    ``NAME_FILE`` exactly as the shell syntax does.  ``scope_names`` are the
+    render context's other names, offered as "did you mean" suggestions.
     """
+
+    scope_names: tuple[str, ...] = ()
 
 
 class MissingVariable(jinja2.UndefinedError):
@@ -58,7 +63,7 @@ class _StrictUndefined(jinja2.StrictUndefined):
             isinstance(self._undefined_obj, EnvDict) or self._undefined_obj is jinja2.utils.missing
         ):
             name = _name_text(self._undefined_name) or ""
-            return f"undefined variable {name if name.isprintable() else repr(name)}"
+            return f"undefined variable {name if name.isprintable() else repr(name)}{_did_you_mean(self)}"
         return self._undefined_message
 
     def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> NoReturn:
@@ -151,8 +156,52 @@ class FilterError(ValueError):
     """A filter could not convert its input (the message never shows the value)."""
 
 
+def _did_you_mean(undefined: jinja2.Undefined) -> str:
+    """`` (did you mean FEEDS_CLIENT_ID?)`` when the undefined name is close to a variable."""
+    variables = undefined._undefined_obj
+    name = _name_text(undefined._undefined_name)
+    if not isinstance(variables, EnvDict) or not name:
+        return ""
+    close = suggestion(name, variables, variables.scope_names)
+    return f" (did you mean {close}?)" if close else ""
+
+
 class _LenientUndefined(jinja2.ChainableUndefined):
-    """Renders as the empty string, like an unset shell variable."""
+    """Renders as the empty string, like an unset shell variable; a likely typo is still reported.
+
+    ``--lenient`` is for variables that may really be unset, not for hiding
+    ``{{ FEEDS_CLIENTID }}`` next to a set ``FEEDS_CLIENT_ID``: that gets a
+    warning (the render goes on).
+    """
+
+    def _warn_if_typo(self, what: str) -> None:
+        hint = _did_you_mean(self)
+        if hint:
+            name = _name_text(self._undefined_name)
+            log.warn(f"{_template_position()}undefined variable {name} {what}{hint}")
+
+    def __str__(self) -> str:
+        self._warn_if_typo("rendered empty")
+        return ""
+
+    def __bool__(self) -> bool:
+        self._warn_if_typo("taken as false")
+        return False
+
+    def __iter__(self) -> Iterator[Any]:
+        self._warn_if_typo("taken as empty")
+        return iter(())
+
+
+def _template_position() -> str:
+    """``FILE:LINE: `` of the template code running now (empty outside a template)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        template = frame.f_globals.get("__jinja_template__")
+        if template is not None:
+            return f"{template.filename}:{template.get_corresponding_lineno(frame.f_lineno)}: "
+        frame = frame.f_back  # type: ignore[assignment]
+    return ""
 
 
 def _to_bool(value: object) -> bool:
@@ -238,6 +287,7 @@ def make_environment(
         autoescape=False,
         loader=loader,
     )
+    environment.context_class = EnvNamesContext  # bare {{ NAME }} falls back to the variables
     filters = {"json": _json, "yaml_quote": _yaml_quote, "bool": _to_bool, "int": _to_int, "split": _split,
                "shell_quote": _shell_quote}
     environment.filters.update({name: _passing_undefined(f) for name, f in filters.items()})
@@ -260,6 +310,7 @@ def template_context(env: Mapping[str, str], environment: jinja2.Environment) ->
 
     context: dict[str, object] = {"env": variables, "getenv": getenv}
     context.update(template_objects(env))
+    variables.scope_names = tuple(context)  # for "did you mean" on a misspelt object name
     return context
 
 
@@ -398,10 +449,29 @@ def list_jinja_variables(text: str, *, filename: str) -> list[VariableUse]:
             use = _variable_use(node, lines)
             if use is not None:
                 found.append(use)
+        found.extend(_top_level_uses(tree, environment, lines))
     except RecursionError:
         raise TemplateError(MSG_TOO_DEEP, filename=filename, line=1, column=1) from None
     found.sort(key=lambda use: (use.line, use.column))
     return found
+
+
+def _top_level_uses(
+    tree: nodes.Template, environment: jinja2.Environment, lines: list[str]
+) -> list[VariableUse]:
+    """Bare ``{{ NAME }}`` reads of a variable: names the template never sets and the context lacks."""
+    from jinja2 import meta
+
+    free = meta.find_undeclared_variables(tree) - CONTEXT_NAMES - set(environment.globals)
+    text = "\n".join(lines)
+    uses = []
+    seen: set[tuple[str, int]] = set()
+    for node in tree.find_all(nodes.Name):
+        if node.ctx == "load" and node.name in free and (node.name, node.lineno) not in seen:
+            seen.add((node.name, node.lineno))
+            uses.append(VariableUse(name=node.name, line=node.lineno,
+                                    column=_column_of(text, node.lineno, node.name)))
+    return uses
 
 
 def _variable_use(node: nodes.Node, lines: list[str]) -> VariableUse | None:

@@ -89,7 +89,12 @@ def plan_argument(arg: str, syntax: str = "auto") -> list[TemplateSpec]:
     except OSError as exc:
         raise ConfigError(f"{src}: cannot read template: {exc.strerror}") from None
     if stat.S_ISDIR(st.st_mode):
-        return plan_directory(src, dest, syntax)
+        specs = plan_directory(src, dest, syntax)
+        if not specs:  # an explicit directory with nothing to render is a mistake, not a no-op
+            suffixes = ", ".join(TEMPLATE_SUFFIXES)
+            raise ConfigError(f"{src}: no template in this directory (searched it and its subdirectories "
+                              f"for files ending in {suffixes})")
+        return specs
     _require_regular(src, st.st_mode)
     if dest is not None:
         _check_file_destination(dest)
@@ -108,9 +113,9 @@ def plan_directory(
         raise ConfigError(f"{root}: template directory not found")
     output_root = ""
     if out is not None:
-        if not os.path.isdir(out):
-            raise OutputError(f"{out}: output directory does not exist")
-        output_root = os.path.realpath(out)
+        if os.path.exists(out) and not os.path.isdir(out):
+            raise OutputError(f"{out}: output directory is not a directory")
+        output_root = os.path.realpath(out)  # a missing one is created by the writer, with its parents
     specs: list[TemplateSpec] = []
     for rel in _walk_templates(root):
         name = os.path.basename(rel)
@@ -124,6 +129,19 @@ def plan_directory(
         specs.append(TemplateSpec(src=clean_path(os.path.join(root, rel)), dest=dest,
                                   syntax=syntax_for(name, syntax), create_dirs_under=out))
     return specs
+
+
+def is_hidden_by_kubelet(name: str) -> bool:
+    """``..data``, ``..2026_12_01_10_00_00.123``, ``..data_tmp``: a ConfigMap/Secret volume's internals.
+
+    The kubelet's AtomicWriter keeps the real files in a ``..<timestamp>``
+    directory, points ``..data`` at it and exposes each key as a visible
+    symlink through ``..data``; rendering the internals too would render
+    every template three times (and, mounted at the templates root, write
+    ``/..data/`` at the filesystem root).  Nothing else legitimately starts
+    with ``..``, so such entries are neither rendered nor descended into.
+    """
+    return name.startswith("..")
 
 
 def _walk_templates(root: str) -> list[str]:
@@ -145,6 +163,8 @@ def _walk_templates(root: str) -> list[str]:
         except OSError as exc:
             raise ConfigError(f"{directory}: cannot list template directory: {exc.strerror}") from None
         for entry in entries:
+            if is_hidden_by_kubelet(entry.name):
+                continue
             path = clean_path(entry.path)
             child = os.path.join(rel, entry.name) if rel else entry.name
             try:

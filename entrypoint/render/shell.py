@@ -43,6 +43,11 @@ _unsupported_re: re.Pattern[str] | None = None
 _WORD_SPECIALS = frozenset("0123456789@*#?-!([")
 
 MSG_UNTERMINATED = "unterminated ${"
+_DIGIT_CHARS = frozenset("0123456789")
+_PREFIX_STOPS = "#%^,~:=?+/@-"  # where bash stops reading the name after ${!
+_SPECIAL_PARAMETERS = "@*#?-$!"
+_TRANSFORMS = frozenset("QEPAKaUuLk")  # ${X@Q} and friends
+_OPERATOR_STARTS = "-=+?#%/^,"  # after a parameter: the eight, pattern removal, replacement, case
 # ``list_variables`` shows each word; nested words contain each other, so
 # copying them whole would be quadratic in the nesting depth (10,000 levels
 # of ``${A:-${B:-...}}`` took gigabytes).  Longer words are cut and end in "...".
@@ -180,6 +185,7 @@ class _Parser:
         self.stack: list[_Expansion] = []
         self.uses: list[_Ref | _Expansion] = []
         self.problems: list[_Problem] = []
+        self.find = _Finder(text)
         # next index of each word-stop character at or after the last search (-1: none left)
         self._next: dict[str, int] = {"$": -2, "}": -2, "`": -2}
 
@@ -291,8 +297,237 @@ class _Parser:
             # Consume up to the matching '}' so nesting stays in step with bash.
             self.stack.append(_Expansion("", "", j, bad if bad is not None else k, valid=False))
             return self.stack[-1].word_start
+        rejected = _bash_rejects_at(text, k, self.find)
+        if rejected is not None:
+            # bash says "bad substitution": never copy what bash refuses (``${PORT`` then a newline).
+            message = _bad_substitution(text, j, rejected, self.find)
+            self.problems.append(_Problem(j, message, name))
         self.out.append(_Text("$"))  # GNU: not a reference, copied; rescan from '{'
         return j + 1
+
+
+class _Finder:
+    """``text.find(char, start)`` remembering each answer (the scan moves forward), so it stays linear.
+
+    Without it ``${a[`` repeated 100,000 times would search the rest of the
+    text once per occurrence: quadratic.
+    """
+
+    __slots__ = ("cache", "closed", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.cache: dict[str, tuple[int, int]] = {}  # char -> (searched from, found at or -1)
+        self.closed: set[int] | None = None  # positions of the ``${`` that are closed
+
+    def closes(self, j: int) -> bool:
+        """Whether the ``${`` at ``j`` has its own ``}`` (nested ``${...}`` counted, as bash counts)."""
+        if self.closed is None:
+            self.closed = _closed_braces(self.text)
+        return j in self.closed
+
+    def __call__(self, char: str, start: int) -> int:
+        cached = self.cache.get(char)
+        if cached is not None:
+            since, found = cached
+            if since <= start and (found < 0 or start <= found):
+                return found
+        found = self.text.find(char, start)
+        self.cache[char] = (start, found)
+        return found
+
+    def first_of(self, chars: str, start: int) -> int:
+        """The first of ``chars`` at or after ``start`` (-1: none); each character's search is remembered."""
+        best = -1
+        for char in chars:
+            at = self(char, start)
+            if at >= 0 and (best < 0 or at < best):
+                best = at
+        return best
+
+
+def _closed_braces(text: str) -> set[int]:
+    """Positions of every ``${`` that has its own ``}``, matched the way bash matches them.
+
+    Outside any ``${`` our ``$$`` escape is one token (``$${`` opens
+    nothing); inside one, bash reads ``$${`` as ``$`` + a nested ``${``.
+    """
+    closed: set[int] = set()
+    opened: list[int] = []
+    i, dollar, brace = 0, -2, -2  # next '$' and '}' at or after the last search (-1: none left)
+    while True:
+        if dollar != -1 and dollar < i:
+            dollar = text.find("$", i)
+        if brace != -1 and brace < i:
+            brace = text.find("}", i)
+        if dollar < 0 and brace < 0:
+            return closed
+        i = brace if dollar < 0 or 0 <= brace < dollar else dollar
+        if text[i] == "}":
+            if opened:
+                closed.add(opened.pop())
+            i += 1
+        elif text.startswith("{", i + 1):
+            opened.append(i)
+            i += 2
+        else:
+            i += 2 if not opened and text.startswith("$", i + 1) else 1
+
+
+def _digits_end(text: str, i: int) -> int:
+    """End of the run of ASCII digits starting at ``i`` (``i`` if none)."""
+    n = len(text)
+    while i < n and text[i] in _DIGIT_CHARS:
+        i += 1
+    return i
+
+
+def _parameter_end(text: str, i: int) -> int | None:
+    """End of a bash parameter starting at ``i`` (NAME, digits or one special character), else None."""
+    end = _name_end(text, i)
+    if end == i:
+        end = _digits_end(text, i)
+    if end > i:
+        return end
+    if text[i : i + 1] and text[i] in _SPECIAL_PARAMETERS:
+        return i + 1
+    return None
+
+
+def _is_name_at(text: str, i: int) -> bool:
+    return i < len(text) and text[i] in _NAME_START
+
+
+def _subscript_end(i: int, find: _Finder) -> int | None:
+    """After ``NAME[``...``]``; None when the ``]`` is missing before the closing brace."""
+    close = find("]", i)
+    brace = find("}", i)
+    return None if close < 0 or (0 <= brace < close) else close + 1
+
+
+def _after_parameter_rejected_at(text: str, j: int, p: int, find: _Finder) -> int | None:
+    """What may follow a parameter inside ``${``: ``}``, an operator, ``:offset``, ``@Q``..."""
+    c = text[p : p + 1]
+    if c == "}":
+        return None
+    if c == ":":
+        nxt = text[p + 1 : p + 2]
+        if nxt in ("", "}"):
+            return p + 1  # ${A:} is a bad substitution
+        return None if find.closes(j) else len(text)
+    if c in ("^", ",") and text[p - 1 : p] in ("?", "-", "#"):
+        return p  # bash reads ``?^`` as one (invalid) name: ${?^} ${-,} ${#^x}
+    if c and c in _OPERATOR_STARTS:
+        return None if find.closes(j) else len(text)
+    if c == "@":
+        if text[p + 1 : p + 2] in _TRANSFORMS and text[p + 2 : p + 3] == "}":
+            return None
+        return p + 1
+    return p  # any other character (a newline, a blank, '!', '.', ...) cannot follow the parameter
+
+
+def _bash_rejects_at(text: str, k: int, find: _Finder) -> int | None:
+    """Where bash would stop reading the ``${`` before ``k`` with "bad substitution"; None if it accepts it.
+
+    bash accepts ``${PARAM}`` and ``${PARAM<operator>...}`` for every
+    operator it knows, plus the length ``${#PARAM}`` and the indirection
+    ``${!PARAM}`` forms with their own quirks (bash 5.2, checked against
+    bash by tests/test_shell_bash_differential.py); anything else is refused,
+    which ``len(text)`` means when the closing brace is missing altogether.
+    Scanned with string methods, not :mod:`re` (see the top of this module).
+    """
+    first = text[k : k + 1]
+    if first == "#":
+        return _length_rejected_at(text, k, find)
+    if first == "!":
+        return _indirection_rejected_at(text, k, find)
+    return _parameter_rejected_at(text, k - 2, k, find)
+
+
+def _parameter_rejected_at(
+    text: str, j: int, i: int, find: _Finder, *, operator_after: bool = True
+) -> int | None:
+    """PARAM (with ``[subscript]`` for a name) at ``i``, then ``}`` or an operator (``${`` at ``j``)."""
+    end = _parameter_end(text, i)
+    if end is None:
+        return i
+    if _is_name_at(text, i) and text[end : end + 1] == "[":
+        sub = _subscript_end(end, find)
+        if sub is None:
+            return end
+        end = sub
+    if not operator_after:
+        return None if text[end : end + 1] == "}" else end
+    return _after_parameter_rejected_at(text, j, end, find)
+
+
+def _length_rejected_at(text: str, k: int, find: _Finder) -> int | None:
+    """``${#}``, ``${#PARAM}``, or ``$#`` with an operator (``${#:-x}``; not ``${#^x}``, ``${#%}``)."""
+    if text[k + 1 : k + 2] == "}":
+        return None
+    as_length = _parameter_rejected_at(text, k - 2, k + 1, find, operator_after=False)
+    if as_length is None:
+        return None
+    op, after = text[k + 1 : k + 2], text[k + 2 : k + 3]
+    if op and op in "-?=+/:#%":
+        if after in ("", "}"):
+            return k + 2
+        return None if find.closes(k - 2) else len(text)
+    if op == "@" and after in _TRANSFORMS and text[k + 3 : k + 4] == "}":
+        return None
+    return as_length
+
+
+def _indirection_rejected_at(text: str, k: int, find: _Finder) -> int | None:
+    """``${!}``, ``${!#}``, ``${!NAME}``, ``${!NAME*}``, ``${!1:x}``, ``$!`` with an operator (``${!-x}``)."""
+    nxt = text[k + 1 : k + 2]
+    if nxt == "}" or (nxt and nxt in "#?@*" and text[k + 2 : k + 3] == "}"):
+        return None
+    if nxt and nxt in "-=+:%/^,":
+        return _after_parameter_rejected_at(text, k - 2, k + 1, find)
+    named = _is_name_at(text, k + 1)
+    if named:
+        close = find("}", k)
+        if close > k + 1 and text[close - 1] in "@*":
+            stop = find.first_of(_PREFIX_STOPS, k + 1)
+            if stop < 0 or stop >= close - 1:
+                return None  # ${!prefix@}: names starting with the prefix (bash checks no more than this)
+    if nxt == "@" and text[k + 2 : k + 3] == "@":
+        return None if find.closes(k - 2) else len(text)  # ${!@@...}: bash takes it
+    if nxt and nxt in "#?@*":  # indirection through $# $? $@ $*, then an operator
+        if nxt != "*" and text[k + 2 : k + 3] in ("^", ","):
+            return k + 2
+        if nxt != "@" and text[k + 2 : k + 3] == "@" and text[k + 3 : k + 4] != "}":
+            return None if find.closes(k - 2) else len(text)  # ${!*@Q}: checked by bash only when set
+        return _after_parameter_rejected_at(text, k - 2, k + 2, find)
+    end = _parameter_end(text, k + 1)
+    if end is None or not (named or nxt in _DIGIT_CHARS):
+        return k + 1 if end is None else end
+    if text[end : end + 1] in ("*", "@") and text[end + 1 : end + 2] == "}":
+        return None if named else end  # ${!X*} lists names; ${!1*} is nothing
+    if text[end : end + 1] == "@":
+        # ${!X@Q}: a transformation of X's target, which bash checks only when it runs
+        return None if find.closes(k - 2) else len(text)
+    return _parameter_rejected_at(text, k - 2, k + 1, find)
+
+
+def _bad_substitution(text: str, j: int, bad: int, find: _Finder) -> str:
+    """One line: the offending ``${...``, what is wrong with it, and how to write a literal ``${``."""
+    literal = "(write $${ for a literal ${)"
+    if bad >= len(text):
+        return f"{MSG_UNTERMINATED}: no closing }} {literal}"
+    if text[bad] in "\r\n":
+        return f"{MSG_UNTERMINATED}{text[j + 2 : bad]}: the line ends before its }} {literal}"
+    close = find("}", bad)
+    end = close + 1 if 0 <= close - j <= 60 else min(bad + 1, j + 60)
+    shown = _first_line(text[j:end]) + ("" if end == close + 1 else "...")
+    if bad == j + 2:
+        why = "a name must follow ${"
+    else:
+        char = text[bad]
+        what = repr(char) if char.isprintable() else f"U+{ord(char):04X}"
+        why = f"{what} cannot follow {_first_line(text[j:bad])}"
+    return f"bad substitution {shown}: {why} {literal}"
 
 
 class _EvalFrame:

@@ -158,6 +158,23 @@ def remove_leftovers(directory: StrPath) -> list[str]:
     return removed
 
 
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def not_writable_remedy(exc: OSError, directory: str) -> str:
+    """The rest of the one-line message when the output location cannot be written: who and what to do.
+
+    A read-only root filesystem (``readOnlyRootFilesystem``, ``--read-only``)
+    and a non-root ``USER`` are the usual causes; the fix is a writable mount
+    there, or rendering somewhere that is writable.
+    """
+    if exc.errno not in _NOT_WRITABLE:
+        return ""
+    return (f" (uid {os.geteuid()}): mount a writable volume at {directory}, "
+            f"set ENTRYPOINT_OUTPUT_DIR to a writable directory, "
+            f"or run the container with --tmpfs {directory}")
+
+
 def _make_parents(item: RenderedFile, staging: Staging) -> None:
     parent = _parent(os.fspath(item.dest))
     if os.path.isdir(parent):
@@ -174,7 +191,8 @@ def _make_parents(item: RenderedFile, staging: Staging) -> None:
         try:
             os.mkdir(directory, 0o755)
         except OSError as exc:
-            raise OutputError(f"{directory}: cannot create directory: {exc.strerror}") from None
+            raise OutputError(f"{directory}: cannot create directory: {exc.strerror}"
+                              f"{not_writable_remedy(exc, directory)}") from None
         staging.created_dirs.append(directory)
         remove_leftovers(directory)
 
@@ -199,7 +217,8 @@ def _stage_one(item: RenderedFile) -> str | None:
     try:
         fd, temp = _make_temp(dest)
     except OSError as exc:
-        raise OutputError(f"{item.dest}: cannot create a temporary file: {exc.strerror}") from None
+        raise OutputError(f"{item.dest}: cannot create a temporary file: {exc.strerror}"
+                          f"{not_writable_remedy(exc, _parent(dest))}") from None
     try:
         try:
             _write_fd(fd, item.data)
@@ -256,7 +275,8 @@ def _install(temp: str, dest: str) -> None:
         os.replace(temp, dest)
     except OSError as exc:
         if exc.errno != errno.EBUSY:
-            raise OutputError(f"{dest}: cannot rename into place: {exc.strerror}") from None
+            raise OutputError(f"{dest}: cannot rename into place: {exc.strerror}"
+                              f"{not_writable_remedy(exc, _parent(dest))}") from None
         _rewrite_in_place(temp, dest)  # a bind-mounted file cannot be renamed over
 
 
@@ -273,7 +293,8 @@ def _rewrite_in_place(temp: str, dest: str) -> None:
         finally:
             os.close(fd)
     except OSError as exc:
-        raise OutputError(f"{dest}: cannot rewrite bind-mounted file: {exc.strerror}") from None
+        raise OutputError(f"{dest}: cannot rewrite bind-mounted file: {exc.strerror}"
+                          f"{not_writable_remedy(exc, _parent(dest))}") from None
 
 
 def _fsync_directory(directory: str) -> None:
