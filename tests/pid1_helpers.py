@@ -58,6 +58,20 @@ def base_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def start_markers(tmp_path: Path, template_text: str = "x=${X:-1}\n") -> tuple[list[str], Path, Path]:
+    """`run` options for a template and a hook that each leave a mark if start-up gets that far:
+    the bad-input tests assert that neither mark exists (nothing rendered, nothing run)."""
+    template = tmp_path / "app.conf.template"
+    template.write_text(template_text)
+    dest = tmp_path / "app.conf"
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    marker = tmp_path / "hook-ran"
+    (hooks / "10-mark.sh").write_text(f"#!/bin/sh\ntouch {marker}\n")
+    (hooks / "10-mark.sh").chmod(0o755)
+    return ["--template", f"{template}:{dest}", "--hooks-dir", str(hooks)], dest, marker
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.01) -> Any:
     """Poll until ``predicate()`` is truthy; fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -23,7 +23,16 @@ import pytest
 from entrypoint.errors import ArgumentErrors
 from entrypoint.render.args import expand_args, expand_words
 from entrypoint.render.shell import render_shell
-from tests.pid1_helpers import Runtime, base_env, needs_ns, prog, read_lines, run_ns, wait_until
+from tests.pid1_helpers import (
+    Runtime,
+    base_env,
+    needs_ns,
+    prog,
+    read_lines,
+    run_ns,
+    start_markers,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -149,17 +158,6 @@ def test_expanded_once_then_signalled_and_restarted_with_the_same_args(tmp_path:
     assert read_lines(out) == ["run 31000 --v=1", "run 31000 --v=1"]
 
 
-def _startup(tmp_path: Path) -> tuple[list[str], Path, Path]:
-    template = tmp_path / "app.conf.template"
-    template.write_text("port=${PORT0:-1}\n")
-    dest = tmp_path / "app.conf"
-    hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    marker = tmp_path / "hook-ran"
-    (hooks / "10-mark.sh").write_text(f"#!/bin/sh\ntouch {marker}\n")
-    (hooks / "10-mark.sh").chmod(0o755)
-    return ["--template", f"{template}:{dest}", "--hooks-dir", str(hooks)], dest, marker
-
 
 @needs_ns
 # After `/bin/sh -c SCRIPT` (arguments 1 and 2), the arguments under test start at 3.
@@ -173,7 +171,7 @@ def _startup(tmp_path: Path) -> tuple[list[str], Path, Path]:
 ])
 def test_bad_argument_is_78_naming_it_and_nothing_starts(tmp_path: Path, args: list[str],
                                                          lines: list[str]) -> None:
-    start, dest, marker = _startup(tmp_path)
+    start, dest, marker = start_markers(tmp_path, "port=${PORT0:-1}\n")
     ran = tmp_path / "app-ran"
     done = run_ns(["--expand-args", *start, "--", "/bin/sh", "-c", f'touch {ran}', *args], env=base_env())
     assert done.returncode == 78, done.stderr

@@ -16,7 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.pid1_helpers import Runtime, base_env, children_of, needs_ns, prog, read_lines, run_ns, wait_until
+from tests.pid1_helpers import (
+    Runtime,
+    base_env,
+    children_of,
+    needs_ns,
+    prog,
+    read_lines,
+    run_ns,
+    start_markers,
+    wait_until,
+)
 
 pytestmark = [needs_ns, pytest.mark.timeout(60)]
 
@@ -95,17 +105,6 @@ def test_entrypoint_env_never_prints_a_secret(secret_file: Path, fmt: str) -> No
     assert SECRET.encode() not in done.stdout + done.stderr
 
 
-def _startup(tmp_path: Path) -> tuple[list[str], Path, Path]:
-    template = tmp_path / "app.conf.template"
-    template.write_text("x=${X:-1}\n")
-    dest = tmp_path / "app.conf"
-    hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    marker = tmp_path / "hook-ran"
-    (hooks / "10-mark.sh").write_text(f"#!/bin/sh\ntouch {marker}\n")
-    (hooks / "10-mark.sh").chmod(0o755)
-    return ["--template", f"{template}:{dest}", "--hooks-dir", str(hooks)], dest, marker
-
 
 @pytest.mark.parametrize(("case", "message"), [
     ("both", "--secret DB_PASSWORD: both DB_PASSWORD and DB_PASSWORD_FILE are set; set only one"),
@@ -121,7 +120,7 @@ def _startup(tmp_path: Path) -> tuple[list[str], Path, Path]:
 ])
 def test_bad_secret_is_78_naming_it_and_nothing_starts(secret_file: Path, tmp_path: Path, case: str,
                                                        message: str) -> None:
-    start, dest, marker = _startup(tmp_path)
+    start, dest, marker = start_markers(tmp_path)
     env = base_env()
     if case == "both":
         env.update(DB_PASSWORD="also-" + SECRET, DB_PASSWORD_FILE=str(secret_file))

@@ -29,6 +29,7 @@ from tests.pid1_helpers import (
     children_of,
     entrypoint_cmd,
     needs_ns,
+    start_markers,
     wait_until,
 )
 
@@ -189,18 +190,6 @@ def _descendants(pid: int) -> list[int]:
 
 # -- bad input: one line, exit 78, nothing started -----------------------------------
 
-def _startup_markers(tmp_path: Path) -> tuple[list[str], Path, Path, dict[str, str]]:
-    """A template and a hook that leave a mark if anything starts."""
-    template = tmp_path / "app.conf.template"
-    template.write_text("x=${X:-1}\n")
-    dest = tmp_path / "app.conf"
-    hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    marker = tmp_path / "hook-ran"
-    (hooks / "10-mark.sh").write_text(f"#!/bin/sh\ntouch {marker}\n")
-    (hooks / "10-mark.sh").chmod(0o755)
-    return ["--template", f"{template}:{dest}", "--hooks-dir", str(hooks)], dest, marker, base_env()
-
 
 @pytest.mark.parametrize(("spec", "message"), [
     ("nosuch", "--user nosuch: no user 'nosuch' in /etc/passwd"),
@@ -211,7 +200,8 @@ def _startup_markers(tmp_path: Path) -> tuple[list[str], Path, Path, dict[str, s
 ])
 def test_unknown_user_or_group_is_78_before_anything_starts(userdb: dict[str, str], tmp_path: Path,
                                                             spec: str, message: str) -> None:
-    start, dest, marker, env = _startup_markers(tmp_path)
+    start, dest, marker = start_markers(tmp_path)
+    env = base_env()
     done = run_user([*start, "--user", spec, "--", "/bin/sh", "-c", f"touch {tmp_path}/app-ran"], userdb, env)
     assert done.returncode == 78, done.stderr
     lines = done.stderr.decode().splitlines()

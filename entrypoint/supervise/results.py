@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-from entrypoint.supervise.spawn import read_all
+from entrypoint.supervise.spawn import read_all, write_all
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -56,9 +56,7 @@ def encode(records: Iterable[tuple[str, str]]) -> bytes:
 def write_records(fd: int, records: Iterable[tuple[str, str]]) -> None:
     """Append records to ``fd`` (the child side)."""
     data = encode(records)
-    view = memoryview(data + b"\0" if data else data)
-    while view:
-        view = view[os.write(fd, view):]
+    write_all(fd, data + b"\0" if data else data)
 
 
 def read_records(fd: int) -> StepResult:

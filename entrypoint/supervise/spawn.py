@@ -126,6 +126,13 @@ def read_all(fd: int) -> bytes:
         chunks.append(data)
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """All of ``data`` (a short write is resumed): the step reports, the state file, the termination log."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def fork_step(env_out: bool) -> tuple[int, int | None]:
     """Fork a copy of this process to run one start-up step (hooks, waits).
 
@@ -144,19 +151,12 @@ def fork_step(env_out: bool) -> tuple[int, int | None]:
 
 
 def write_env(fd: int, env: dict[str, str]) -> None:
-    data = b"\0".join(
-        os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()
-    )
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+    write_all(fd, b"\0".join(os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()))
 
 
 def write_words(fd: int, words: list[str]) -> None:
     """A list of strings (an argv) for :func:`read_words`: each NUL-terminated."""
-    view = memoryview(b"".join(os.fsencode(word) + b"\0" for word in words))
-    while view:
-        view = view[os.write(fd, view):]
+    write_all(fd, b"".join(os.fsencode(word) + b"\0" for word in words))
 
 
 def read_words(fd: int) -> list[str]:

@@ -21,6 +21,7 @@ import os
 import time
 
 from entrypoint import log
+from entrypoint.supervise.spawn import write_all
 
 DEFAULT_STATE_FILE = "/run/entrypoint/state.json"
 VERSION = 1
@@ -138,9 +139,7 @@ class StateFile:
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
+                write_all(fd, data)
             finally:
                 os.close(fd)
             os.rename(temp, path)

@@ -20,6 +20,7 @@ import os
 
 from entrypoint import log
 from entrypoint.errors import ConfigError
+from entrypoint.supervise.spawn import write_all
 
 DEFAULT_PATH = "/dev/termination-log"
 #: the exit codes of a failed start (cli.md); anything else is the app's or a stop's
@@ -80,9 +81,7 @@ class TerminationLog:
             flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NONBLOCK
             fd = os.open(self.path, flags, 0o644)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
+                write_all(fd, data)
             finally:
                 os.close(fd)
         except OSError as exc:
