@@ -28,6 +28,8 @@ from pathlib import Path
 
 import psutil  # the measuring tool (entrypoint[status]); never imported by the runtime measured
 
+from tests.pid1_helpers import children_of, descendants  # one psutil view of a tree, as the tests use
+
 ROOT = Path(__file__).resolve().parent.parent
 CHILDREN = str(ROOT / "bench" / "_children.py")
 RESULTS = ROOT / "bench" / "results" / "init.json"
@@ -99,20 +101,6 @@ def all_inits(workdir: str, only: list[str] | None) -> list[Init]:
 
 
 # --- small process helpers ----------------------------------------------------
-
-
-def children_of(pid: int) -> list[int]:
-    try:
-        return [child.pid for child in psutil.Process(pid).children()]
-    except psutil.NoSuchProcess:
-        return []
-
-
-def descendants(pid: int) -> list[int]:
-    try:
-        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
 
 
 def comm(pid: int) -> str:

@@ -158,13 +158,13 @@ def bench_stop_delay(delay: float, runs: int) -> dict[str, float]:
     samples = []
     for _ in range(runs):
         proc, pid1 = start_ns([*RUN, "--state-file", "", "--stop-delay", str(delay), "--"],
-                              [sys.executable, "-I", "-S", str(ROOT / "tests" / "progs" / "stamp_signals.py"),
-                               "--exit-on", str(int(signal.SIGTERM))], stdout=subprocess.PIPE)
+                              [sys.executable, "-I", "-S", str(ROOT / "tests" / "progs" / "print_signals.py"),
+                               "--stamp", "--exit-on", str(int(signal.SIGTERM))], stdout=subprocess.PIPE)
         try:
             assert proc.stdout is not None
             reader = Lines(proc.stdout.fileno())
             if reader.read(30) != b"ready":
-                raise RuntimeError("stamp_signals did not start")
+                raise RuntimeError("print_signals did not start")
             sent = time.monotonic()
             os.kill(pid1, signal.SIGTERM)
             got = float(reader.read(delay + 10).split()[1])

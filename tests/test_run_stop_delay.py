@@ -20,7 +20,7 @@ TERM = int(signal.SIGTERM)
 
 
 def stamps(out: Path, signum: int) -> list[float]:
-    """Receipt times (CLOCK_MONOTONIC) of ``signum`` as stamp_signals.py printed them."""
+    """Receipt times (CLOCK_MONOTONIC) of ``signum`` as `print_signals.py --stamp` printed them."""
     return [float(line.split()[1]) for line in read_lines(out) if line.split()[0] == str(signum)]
 
 
@@ -45,7 +45,7 @@ def wait_phase(path: Path, phase: str, timeout: float = 15) -> dict[str, Any]:
 def test_app_keeps_serving_during_the_delay_then_gets_the_rewritten_signal(tmp_path: Path) -> None:
     out, st = tmp_path / "out", tmp_path / "state.json"
     args = ["--stop-delay", "1.5", "--state-file", str(st), "--rewrite-signal", "TERM:USR2",
-            "--", *prog("stamp_signals.py"), "--exit-on", str(int(signal.SIGUSR2))]
+            "--", *prog("print_signals.py"), "--stamp", "--exit-on", str(int(signal.SIGUSR2))]
     with out.open("wb") as f, Runtime(args, stdout=f) as rt:
         app_ready(out)
         app_pid = wait_phase(st, "running")["app"]["pid"]
@@ -65,7 +65,7 @@ def test_app_keeps_serving_during_the_delay_then_gets_the_rewritten_signal(tmp_p
 def test_a_second_stop_signal_forwards_at_once(tmp_path: Path) -> None:
     out, st = tmp_path / "out", tmp_path / "state.json"
     args = ["--stop-delay", "300", "--state-file", str(st), "--",
-            *prog("stamp_signals.py"), "--exit-on", str(TERM)]
+            *prog("print_signals.py"), "--stamp", "--exit-on", str(TERM)]
     with out.open("wb") as f, Runtime(args, stdout=f) as rt:
         wait_phase(st, "running")
         app_ready(out)  # "running" is published at the fork, before the app blocks its signals
@@ -83,7 +83,7 @@ def test_the_grace_period_starts_at_forwarding(tmp_path: Path) -> None:
     """The app notes TERM and keeps running: SIGKILL comes a full grace period after the forward."""
     out, st = tmp_path / "out", tmp_path / "state.json"
     args = ["--stop-delay", "1", "--grace-period", "1.5", "--state-file", str(st), "--",
-            *prog("stamp_signals.py")]
+            *prog("print_signals.py"), "--stamp"]
     with out.open("wb") as f, Runtime(args, stdout=f) as rt:
         wait_phase(st, "running")
         app_ready(out)
@@ -216,7 +216,7 @@ def test_every_stop_signal_is_held_and_any_second_one_forwards(tmp_path: Path, f
                                                                second: int) -> None:
     out, st = tmp_path / "out", tmp_path / "state.json"
     args = ["--stop-delay", "300", "--state-file", str(st), "--",
-            *prog("stamp_signals.py"), "--exit-on", str(int(second))]
+            *prog("print_signals.py"), "--stamp", "--exit-on", str(int(second))]
     with out.open("wb") as f, Runtime(args, stdout=f) as rt:
         wait_phase(st, "running")
         app_ready(out)
