@@ -26,6 +26,7 @@ from typing import NoReturn
 
 import pytest
 
+from entrypoint import __version__
 from tests.container_support import (
     CACHE,
     ENTRYPOINT_IMAGE,
@@ -178,7 +179,9 @@ def test_base_image_metadata(podman: Podman) -> None:
     assert "/etc/entrypoint/templates" in listing and "/etc/entrypoint.d" in listing
     assert "uid=10001(app)" in listing
     assert "\n0\n" in listing, "pip left in the runtime venv"
-    assert "entrypoint 0.1.0" in listing
+    # the package, the image label (Dockerfile.base's ARG VERSION) and --version tell one version
+    assert f"entrypoint {__version__}" in listing
+    assert config["Labels"]["org.opencontainers.image.version"] == __version__
 
 
 def test_reference_example_in_podman(podman: Podman, container: Container) -> None:
