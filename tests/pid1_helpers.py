@@ -9,11 +9,14 @@ what psutil does not offer on Linux (the VmHWM peak) is read from /proc.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -70,6 +73,24 @@ def start_markers(tmp_path: Path, template_text: str = "x=${X:-1}\n") -> tuple[l
     (hooks / "10-mark.sh").write_text(f"#!/bin/sh\ntouch {marker}\n")
     (hooks / "10-mark.sh").chmod(0o755)
     return ["--template", f"{template}:{dest}", "--hooks-dir", str(hooks)], dest, marker
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now (for an app or a --wait target)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def get_json(port: int) -> dict[str, object] | None:
+    """The JSON an example app answers on ``http://127.0.0.1:PORT/``, or None while it does not."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as resp:
+            report: dict[str, object] = json.loads(resp.read())
+            return report
+    except OSError:
+        return None
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.01) -> Any:

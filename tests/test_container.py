@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -41,18 +40,12 @@ from tests.container_support import (
     image_size_mb,
     run_flags,
 )
+from tests.pid1_helpers import free_port
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(400)]
 
 REFERENCE_APP = ROOT / "examples/reference-deployment/app.json"
 RESULTS = CACHE / "container-proof.json"  # outside the repo: figures for docs/container.md
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def mesos_env(port: int) -> dict[str, str]:
@@ -262,7 +255,6 @@ def test_template_error_stops_the_container_with_78(podman: Podman) -> None:
     assert done.returncode == 78, done.stdout + done.stderr
     assert "server.properties.template" in done.stderr
     assert "PORT" in done.stderr
-
 
 
 def test_nginx_example_in_podman(podman: Podman) -> None:

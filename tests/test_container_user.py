@@ -21,7 +21,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,7 +37,8 @@ from tests.container_support import (
     ensure_images,
     run_flags,
 )
-from tests.test_container import env_flags, free_port, unavailable
+from tests.pid1_helpers import free_port, get_json
+from tests.test_container import env_flags, unavailable
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(400)]
 
@@ -77,15 +77,6 @@ def app_args() -> list[str]:
     return args
 
 
-def _get(port: int) -> dict[str, object] | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as resp:
-            report: dict[str, object] = json.loads(resp.read())
-            return report
-    except OSError:
-        return None
-
-
 def _uids(status_text: str) -> list[int]:
     for line in status_text.splitlines():
         if line.startswith("Uid:"):
@@ -103,7 +94,7 @@ def test_app_runs_as_app_user_with_marathon_args_and_stops_cleanly(podman: Podma
     try:
         deadline, report = time.monotonic() + 20, None
         while report is None and time.monotonic() < deadline:
-            report = _get(port)
+            report = get_json(port)
             if report is None:
                 time.sleep(0.1)
         logs = podman("logs", name, check=False)

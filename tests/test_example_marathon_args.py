@@ -13,14 +13,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.pid1_helpers import Runtime, base_env, children_of, needs_ns, wait_until
+from tests.pid1_helpers import Runtime, base_env, children_of, free_port, get_json, needs_ns, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "marathon-args"
@@ -87,7 +85,7 @@ def data_dir() -> Iterator[Path]:
 @needs_ns
 @pytest.mark.skipif(not os.access(SYSTEM_PY, os.X_OK), reason="no /usr/bin/python3")
 def test_runs_as_the_user_with_expanded_args_and_stops_on_term(data_dir: Path, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     marathon = json.loads(cli("env", "--clean-env", "--marathon-app", APP, "--host", "127.0.0.1", "--ports",
                               str(port), "--format", "json").stdout)
     settings, _ = dockerfile_settings()
@@ -97,7 +95,7 @@ def test_runs_as_the_user_with_expanded_args_and_stops_on_term(data_dir: Path, t
     out = tmp_path / "out"
     with out.open("wb") as f, Runtime(["--", SYSTEM_PY, str(EXAMPLE / "app/server.py"), *args],
                                       stdout=f, env=env) as rt:
-        report = wait_until(lambda: _get(port), 15, "the app to answer")
+        report = wait_until(lambda: get_json(port), 15, "the app to answer", interval=0.05)
         assert report["port"] == port and report["name"] == "/marathon-args"
         assert report["uid"] == 65534 and report["home"] == "/nonexistent"
         assert (data_dir / "started-by").read_text() == "65534\n"
@@ -105,25 +103,6 @@ def test_runs_as_the_user_with_expanded_args_and_stops_on_term(data_dir: Path, t
         rt.signal(signal.SIGTERM)
         assert rt.wait(15) == 0
     assert "stopped" in out.read_text()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _get(port: int) -> dict[str, object] | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as resp:
-            report: dict[str, object] = json.loads(resp.read())
-            return report
-    except OSError:
-        time.sleep(0.05)
-        return None
 
 
 def _uid(pid: int) -> int:

@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import psutil
 import pytest
 
 from entrypoint.render.model import TEMPLATE_SUFFIXES
+from tests.pid1_helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -55,13 +55,6 @@ def marathon_env(app: Path, *extra: str) -> dict[str, str]:
     assert done.returncode == 0, done.stderr
     env: dict[str, str] = json.loads(done.stdout)
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def example_dirs() -> list[Path]:

@@ -16,15 +16,9 @@ import pytest
 
 from entrypoint.errors import UsageError, WaitTimeout
 from entrypoint.supervise.waits import parse_wait_url, wait_for
+from tests.pid1_helpers import free_port
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class DelayedListener:
