@@ -1,7 +1,5 @@
 """Allow ``python -m entrypoint``."""
 
-import sys
+from entrypoint.cli import console
 
-from entrypoint.cli import main
-
-sys.exit(main())
+console()

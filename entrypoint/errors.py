@@ -14,6 +14,7 @@ EX_UNAVAILABLE = 69  # a --wait dependency did not come up in time
 EX_CONFIG = 78  # template or configuration error; nothing started, nothing changed
 EX_NOEXEC = 126  # COMMAND exists but cannot be executed
 EX_NOTFOUND = 127  # COMMAND not found
+EX_SIGPIPE = 141  # 128 + SIGPIPE: what a filter ends with when its reader goes away
 
 
 class EntrypointError(Exception):
@@ -147,3 +148,18 @@ class MissingExtra(EntrypointError):
 
 class StatusUnavailable(EntrypointError):
     """``status`` cannot tell: no state file, a garbage one, or PID 1 is not entrypoint (exit 1)."""
+
+
+class StdoutError(EntrypointError):
+    """Standard output could not be written (a full disk, an I/O error): one line, exit 1, as GNU envsubst."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"write error on standard output: {reason}")
+
+
+class StdoutClosed(EntrypointError):
+    """Whoever read standard output went away (``| head``): no message, the status of a filter
+    that SIGPIPE ended (141), as GNU envsubst and coreutils end."""
+
+    exit_code = EX_SIGPIPE

@@ -8,7 +8,6 @@ pass secret values here; log names, not values.
 from __future__ import annotations
 
 import os
-import sys
 
 PREFIX = "[entrypoint]"
 
@@ -32,8 +31,19 @@ def level() -> int:
 
 
 def _emit(text: str) -> None:
+    report(f"{PREFIX} {text}\n")
+
+
+def report(text: str) -> None:
+    """``text`` to standard error as it is (a usage text, a report's summary); never fails.
+
+    Straight to fd 2, not ``sys.stderr``: that is None when fd 2 was closed
+    before Python started, and a diagnostic must never change an exit code.
+    """
     try:
-        os.write(2, f"{PREFIX} {text}\n".encode("utf-8", "backslashreplace"))
+        data = text.encode("utf-8", "backslashreplace")
+        while data:
+            data = data[os.write(2, data):]
     except OSError:
         pass  # stderr closed: logging must never kill PID 1
 
@@ -76,10 +86,3 @@ def info(text: str) -> None:
 
 
 debug = info
-
-
-def flush() -> None:
-    try:
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass

@@ -15,8 +15,8 @@ job pointed at the wrong folder must not pass for ever.
 from __future__ import annotations
 
 import os
-import sys
 
+from entrypoint import log, stdio
 from entrypoint.commands import lightargs as argparse  # argparse's interface, not its import cost
 from entrypoint.commands.check_report import FORMATS, Problem, format_problems
 from entrypoint.commands.context_args import add_context_arguments, environment_from_args
@@ -101,11 +101,13 @@ def report(checked: int, problems: list[Problem], fmt: str = "text") -> None:
     else:
         summary = f"entrypoint check: {checked} template(s) OK\n"
     if fmt == "text":
-        (sys.stderr if problems else sys.stdout).write(body + summary)
+        if problems:
+            log.report(body + summary)
+        else:
+            stdio.write(body + summary)
         return
-    sys.stdout.write(body)
-    sys.stdout.flush()
-    sys.stderr.write(summary)
+    stdio.write(body)
+    log.report(summary)
 
 
 def _nothing_to_check(ns: argparse.Namespace, settings: EntrypointSettings) -> Problem:

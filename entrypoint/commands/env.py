@@ -7,10 +7,9 @@ can ``eval``, a dotenv reader can load, or a test can compare as JSON.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Mapping
 
-from entrypoint import log
+from entrypoint import log, stdio
 from entrypoint.commands import lightargs as argparse  # argparse's interface, not its import cost
 from entrypoint.commands.context_args import add_context_arguments, environment_from_args
 from entrypoint.errors import EX_OK
@@ -89,6 +88,5 @@ def main(argv: list[str]) -> int:
     ns = build_parser().parse_args(argv)
     env = environment_from_args(ns)
     text = format_json(env) if ns.format == "json" else format_lines(env, ns.format)
-    sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
-    sys.stdout.flush()
+    stdio.write(text.encode("utf-8", "surrogateescape"))
     return EX_OK

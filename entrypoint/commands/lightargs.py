@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 
+from entrypoint import stdio
 from entrypoint.errors import UsageError
 
 TYPE_CHECKING = False
@@ -173,8 +174,7 @@ class ArgumentParser:
             name, eq, inline = word.partition("=") if word.startswith("--") else (word, "", "")
             action = self._find(name)
             if action.action == "help":
-                sys.stdout.write(self.format_help())
-                sys.stdout.flush()
+                stdio.write(self.format_help())
                 raise SystemExit(0)
             if action.group is not None:
                 other = seen_in_group.setdefault(action.group, action)
@@ -268,7 +268,7 @@ class ArgumentParser:
         return "\n".join(lines) + "\n"
 
     def print_help(self) -> None:
-        sys.stdout.write(self.format_help())
+        stdio.write(self.format_help())
 
 
 def _row(label: str, text: str) -> str:

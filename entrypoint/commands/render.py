@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-from entrypoint import log
+from entrypoint import log, stdio
 from entrypoint.commands import lightargs as argparse  # argparse's interface, not its import cost
 from entrypoint.commands.context_args import add_context_arguments, environment_from_args
 from entrypoint.commands.watch_args import add_watch_options
@@ -142,9 +140,7 @@ def render_once(ns: argparse.Namespace) -> int:
         if errors:
             report_errors(errors)
             return EX_CONFIG
-        sys.stdout.flush()
-        sys.stdout.buffer.write(outputs[0][1])
-        sys.stdout.buffer.flush()
+        stdio.write(outputs[0][1])
         return 0
     changed, errors = render_to_files(specs, env, strict=strict, selection=selection)
     if errors:
@@ -171,7 +167,7 @@ def print_variables(specs: list[TemplateSpec], selection: Selection) -> int:
             errors.append(TemplateError(f"cannot read template: {exc.strerror}", filename=name))
             continue
         lines.extend(f"{name}:{use.line}:{use.column}: {describe_use(use)}" for use in uses)
-    sys.stdout.write("".join(line + "\n" for line in lines))
+    stdio.write("".join(line + "\n" for line in lines))
     if errors:
         report_errors(errors)
         return EX_CONFIG

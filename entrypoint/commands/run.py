@@ -8,9 +8,8 @@ as little of it as possible (no argparse, no subprocess, no signal enums).
 from __future__ import annotations
 
 import os
-import sys
 
-from entrypoint import log
+from entrypoint import log, stdio
 from entrypoint.errors import EX_USAGE, EntrypointError
 from entrypoint.supervise import signals
 
@@ -30,6 +29,7 @@ def main(argv: list[str]) -> int:
     for PID 1 (no atexit work, no files open for writing), while every one of
     them is added to the container's stop time.
     """
+    stdio.ensure_open()  # before any file is opened: none may take fd 0, 1 or 2
     state = _Start()
     try:
         code = _run(argv, state)
@@ -39,11 +39,7 @@ def main(argv: list[str]) -> int:
         code = exc.exit_code
         if state.termination_log is not None and code != EX_USAGE:
             state.termination_log.publish(code)
-    log.flush()
-    try:
-        sys.stdout.flush()
-    except (OSError, ValueError):
-        pass
+    stdio.flush_quietly()
     os._exit(code)
 
 
@@ -63,7 +59,7 @@ def _run(argv: list[str], state: _Start) -> int:
     environ = spawn.original_environ()
     opts = parse_run_args(argv, environ)
     if opts.help:
-        sys.stdout.write(USAGE)
+        stdio.write(USAGE)
         return 0
     log.set_level(opts.verbosity)
     state.termination_log = _termination_log(opts)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
+from entrypoint import stdio
 from entrypoint.errors import EX_FAILURE, EX_OK, StatusUnavailable
 from entrypoint.extras import require
 from entrypoint.status.cgroup import read_cgroup
@@ -44,15 +44,15 @@ def main(argv: list[str]) -> int:
         _say(ns.format, str(exc))
         return EX_FAILURE
     if ns.format == "json":
-        sys.stdout.write(json.dumps(as_json(report)) + "\n")
+        stdio.write(json.dumps(as_json(report)) + "\n")
     else:
-        sys.stdout.write(as_text(report))
+        stdio.write(as_text(report))
     return EX_OK if report.healthy else EX_FAILURE
 
 
 def _say(fmt: str, message: str) -> None:
     """The one line of an unanswerable status: JSON for tools, text for people."""
     if fmt == "json":
-        sys.stdout.write(json.dumps(unavailable_json(message)) + "\n")
+        stdio.write(json.dumps(unavailable_json(message)) + "\n")
     else:
-        sys.stdout.write(f"entrypoint status: {message}\n")
+        stdio.write(f"entrypoint status: {message}\n")

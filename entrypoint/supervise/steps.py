@@ -11,9 +11,8 @@ supervised like the app: a stop signal reaches it and ends the start-up.
 from __future__ import annotations
 
 import os
-import sys
 
-from entrypoint import log
+from entrypoint import log, stdio
 from entrypoint.errors import EX_CONFIG, EntrypointError
 from entrypoint.supervise import signals, spawn, state
 from entrypoint.supervise.results import StepResult, read_records
@@ -129,11 +128,7 @@ def _finish_child(action: str, work: Callable[[], int | None]) -> None:
         log.error(f"{action} failed: {exc!r}")
         code = EX_CONFIG
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
+        stdio.flush_quietly()
         os._exit(code)
 
 
