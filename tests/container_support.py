@@ -10,10 +10,12 @@ explicitly (they cannot be raised here), and the host CA bundle mounted into
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,8 @@ NGINX_IMAGE = "localhost/entrypoint-example-nginx:test"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 SETUP_SCRIPT = ROOT / ".ci/container-setup.sh"
 REQUIRED_TOOLS = ("podman", "runc")
+REFERENCE_APP = ROOT / "examples/reference-deployment/app.json"
+CGROUP_V1_MEMORY = Path("/sys/fs/cgroup/memory")
 
 
 class Unavailable(Exception):
@@ -140,3 +144,38 @@ def image_size_mb(podman: Podman, ref: str) -> float:
 
 def run_flags() -> list[str]:
     return [*ulimit_flags()]
+
+
+def mesos_env(port: int, app: Path = REFERENCE_APP) -> dict[str, str]:
+    """What Mesos 1.1 passed for the reference app (`--marathon-version 1.4 --mesos-env`), on loopback."""
+    done = subprocess.run(
+        [sys.executable, "-m", "entrypoint", "env", "--clean-env", "--marathon-app", str(app),
+         "--marathon-version", "1.4", "--mesos-env", "--host", "127.0.0.1", "--ports", str(port),
+         "--format", "json"],
+        capture_output=True, text=True, timeout=30, check=True, stdin=subprocess.DEVNULL, cwd=ROOT)
+    env: dict[str, str] = json.loads(done.stdout)
+    env["BIND_ADDRESS"] = "127.0.0.1"  # loopback only: the container shares the host network
+    return env
+
+
+def env_flags(env: dict[str, str]) -> list[str]:
+    return [flag for name, value in sorted(env.items()) for flag in ("-e", f"{name}={value}")]
+
+
+def memory_cgroup(podman: Podman, name: str) -> Path:
+    """The running container's cgroup v1 memory directory, as the host sees it.
+
+    Its figures are read from outside on purpose: a `podman exec cat ...` runs
+    `runc init` (a Go program) inside the container's cgroup, and that probe
+    alone raised the recorded peak (`memory.max_usage_in_bytes`) by ~2.5 MiB.
+    """
+    pid = podman("inspect", "--format", "{{.State.Pid}}", name).stdout.strip()
+    for line in Path(f"/proc/{pid}/cgroup").read_text(encoding="utf-8").splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            return CGROUP_V1_MEMORY / path.lstrip("/")
+    raise Unavailable(f"container {name} (pid {pid}) is in no cgroup v1 memory group")
+
+
+def read_cgroup_int(directory: Path, name: str) -> int:
+    return int((directory / name).read_text(encoding="utf-8").split()[0])

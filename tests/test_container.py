@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -31,37 +30,23 @@ from tests.container_support import (
     ENTRYPOINT_IMAGE,
     NGINX_IMAGE,
     REFERENCE_IMAGE,
-    ROOT,
     Podman,
     Unavailable,
     build_example,
     check_tools,
     ensure_images,
+    env_flags,
     image_size_mb,
+    memory_cgroup,
+    mesos_env,
+    read_cgroup_int,
     run_flags,
 )
 from tests.pid1_helpers import free_port
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(400)]
 
-REFERENCE_APP = ROOT / "examples/reference-deployment/app.json"
 RESULTS = CACHE / "container-proof.json"  # outside the repo: figures for docs/container.md
-
-
-def mesos_env(port: int) -> dict[str, str]:
-    """What Mesos 1.1 passed for the reference app (`--marathon-version 1.4 --mesos-env`), on loopback."""
-    done = subprocess.run(
-        [sys.executable, "-m", "entrypoint", "env", "--clean-env", "--marathon-app", str(REFERENCE_APP),
-         "--marathon-version", "1.4", "--mesos-env", "--host", "127.0.0.1", "--ports", str(port),
-         "--format", "json"],
-        capture_output=True, text=True, timeout=30, check=True, stdin=subprocess.DEVNULL)
-    env: dict[str, str] = json.loads(done.stdout)
-    env["BIND_ADDRESS"] = "127.0.0.1"  # loopback only: the container shares the host network
-    return env
-
-
-def env_flags(env: dict[str, str]) -> list[str]:
-    return [flag for name, value in sorted(env.items()) for flag in ("-e", f"{name}={value}")]
 
 
 def unavailable(reason: object) -> NoReturn:
@@ -212,19 +197,21 @@ def _cgroup_v1_memory() -> bool:
 
 @pytest.mark.skipif(not _cgroup_v1_memory(), reason="no cgroup v1 memory controller on this machine")
 def test_reference_example_in_32_mib(podman: Podman) -> None:
-    """Marathon's "mem": 32 becomes docker run --memory 33554432: init, rendering and app share it."""
+    """Marathon's "mem": 32 becomes docker run --memory 33554432: init, rendering and app share it.
+
+    The cgroup's figures are read from the host before anything is exec'd into
+    the container (see `memory_cgroup`); `bench/bench_container_memory.py`
+    compares them with 0.1's in one run.
+    """
     port = free_port()
     ctr = Container(podman, port, "--memory", "32m", "--memory-swap", "32m")
     try:
         ctr.wait_http()
-        cg = "/sys/fs/cgroup/memory"
-
-        def read(name: str) -> int:
-            return int(ctr.exec("cat", f"{cg}/{name}").strip())
-
-        limit, peak = read("memory.limit_in_bytes"), read("memory.max_usage_in_bytes")
-        failcnt = read("memory.failcnt")
-        oom = ctr.exec("cat", f"{cg}/memory.oom_control")
+        cg = memory_cgroup(podman, ctr.name)
+        limit = read_cgroup_int(cg, "memory.limit_in_bytes")
+        peak = read_cgroup_int(cg, "memory.max_usage_in_bytes")
+        failcnt = read_cgroup_int(cg, "memory.failcnt")
+        oom = (cg / "memory.oom_control").read_text(encoding="utf-8")
         rss_kib = {}
         for pid in ctr.processes():
             status = ctr.podman("exec", ctr.name, "cat", f"/proc/{pid}/status", check=False).stdout

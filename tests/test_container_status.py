@@ -25,9 +25,11 @@ from tests.container_support import (
     Unavailable,
     check_tools,
     ensure_images,
+    env_flags,
+    mesos_env,
     run_flags,
 )
-from tests.test_container import env_flags, free_port, mesos_env, unavailable
+from tests.test_container import free_port, unavailable
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(400)]
 

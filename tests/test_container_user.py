@@ -35,10 +35,11 @@ from tests.container_support import (
     build_example,
     check_tools,
     ensure_images,
+    env_flags,
     run_flags,
 )
 from tests.pid1_helpers import free_port, get_json
-from tests.test_container import env_flags, unavailable
+from tests.test_container import unavailable
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(400)]
 
