@@ -129,3 +129,26 @@ def test_run_with_closed_standard_fds_gives_the_app_dev_null_and_its_exit_code(
     targets = dict(line.split(" ", 1) for line in report.read_text().splitlines())
     for fd in closed:
         assert targets[str(fd)] == "/dev/null", targets
+
+
+@pytest.mark.parametrize("stdout_kind", ["reader gone", "full disk"])
+def test_check_watch_ends_when_its_output_is_gone(tmp_path: Path, stdout_kind: str) -> None:
+    """A watch whose results can reach nobody ends (141 / one line and 1) instead of watching on."""
+    pytest.importorskip("watchdog")
+    ok = tmp_path / "ok.tmpl"
+    ok.write_text("port ${VAR_00002}\n")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    target = write_end if stdout_kind == "reader gone" else os.open("/dev/full", os.O_WRONLY)
+    try:
+        done = run_with(["check", "--watch", str(ok)], stdout=target, stderr=subprocess.PIPE)
+    finally:
+        os.close(write_end)
+        if target != write_end:
+            os.close(target)
+    errors = [line for line in done.stderr.decode().splitlines() if "error" in line]
+    if stdout_kind == "reader gone":
+        assert (done.returncode, errors) == (141, [])
+    else:
+        assert done.returncode == 1
+        assert errors == ["[entrypoint] error: write error on standard output: No space left on device"]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import queue
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -32,10 +31,10 @@ from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any
 
-from entrypoint import log
+from entrypoint import log, stdio
 from entrypoint.commands import lightargs as argparse  # the parsers of render/check
 from entrypoint.commands.watch_args import add_watch_options as add_watch_options
-from entrypoint.errors import EntrypointError
+from entrypoint.errors import EntrypointError, StdoutClosed, StdoutError
 from entrypoint.extras import require
 from entrypoint.render.plan import split_template_arg, strip_suffix
 
@@ -164,6 +163,8 @@ def _run_once(once: Callable[[], int]) -> int:
     """One run; its error is printed and the watch goes on."""
     try:
         return once()
+    except (StdoutClosed, StdoutError):
+        raise  # the results have nowhere to go: the watch ends with the command's verdict on that
     except EntrypointError as exc:
         log.error(str(exc))
         return exc.exit_code
@@ -171,7 +172,7 @@ def _run_once(once: Callable[[], int]) -> int:
         log.error(f"{exc.filename or ''}: {exc.strerror or exc}")
         return 1
     finally:
-        sys.stdout.flush()  # each result shows now, not when the watch ends
+        stdio.flush()  # each result shows now, not when the watch ends (a gone reader ends the watch)
 
 
 def _next_burst(events: _Events, *, quiet: float, max_wait: float) -> str | None:
