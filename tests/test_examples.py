@@ -41,7 +41,9 @@ pytestmark = pytest.mark.timeout(60)
 def cli(
     *args: str | Path, env: dict[str, str] | None = None, timeout: float = 30
 ) -> subprocess.CompletedProcess[str]:
-    """The CLI as users call it, in a child process with the test's interpreter."""
+    """The CLI as users call it, in a child process with the test's interpreter (and no host state file)."""
+    if env is not None:
+        env = {"ENTRYPOINT_STATE_FILE": "", **env}
     return subprocess.run(
         [sys.executable, "-m", "entrypoint", *map(str, args)],
         capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env,
@@ -189,6 +191,7 @@ def test_reference_app_runs_under_entrypoint_as_pid1(tmp_path: Path) -> None:
         ENTRYPOINT_TEMPLATES_DIR=str(REFERENCE / "templates"),
         ENTRYPOINT_OUTPUT_DIR=str(out),
         ENTRYPOINT_HOOKS_DIR=str(hooks),
+        ENTRYPOINT_STATE_FILE="",
         PYTHONUNBUFFERED="1",
     )
     config = out / "etc/app/server.properties"

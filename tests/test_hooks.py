@@ -25,7 +25,7 @@ def write(path: Path, text: str, mode: int = 0o755) -> Path:
 
 
 def base_env() -> dict[str, str]:
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ENTRYPOINT_STATE_FILE": ""}
 
 
 def gnu_sort_v(names: list[str]) -> list[str]:

@@ -145,7 +145,8 @@ class Rig:
         (tmp / "app.py").write_text(APP)
         (tmp / "driver.py").write_text(DRIVER)
         self.env = {"PATH": "/usr/bin:/bin", "EP_REPO": str(REPO), "PORT": "8080",
-                    "ENTRYPOINT_TEMPLATES_DIR": str(tmp / "no-templates-dir")}
+                    "ENTRYPOINT_TEMPLATES_DIR": str(tmp / "no-templates-dir"),
+                    "ENTRYPOINT_STATE_FILE": ""}  # not the host's /run/entrypoint
 
     def start(self, templates: list[str], conf: Path, *extra: str) -> None:
         if self.runtime == "driver":
