@@ -164,9 +164,9 @@ def test_bad_settings_name_the_variable(name: str, value: str) -> None:
 
 
 def test_two_templates_for_one_destination_are_refused(tmp_path: Path) -> None:
-    from entrypoint.render.plan import refuse_duplicate_destinations
+    from entrypoint.render.plan import refuse_conflicting_destinations
 
     a, b = touch(tmp_path / "a.template"), touch(tmp_path / "b.template")
     specs = plan_argument(f"{a}:{tmp_path}/x.conf") + plan_argument(f"{b}:{tmp_path}/./x.conf")
     with pytest.raises(OutputError, match="destination of both"):
-        refuse_duplicate_destinations(specs)
+        refuse_conflicting_destinations(specs)

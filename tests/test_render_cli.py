@@ -160,3 +160,60 @@ def test_secrets_are_not_printed_on_errors(tmp_path: Path) -> None:
     write(tmp_path / "a.j2", "{{ env.PW | int }}\n")
     err = assert_clean_failure(run(["--set", "PW=hunter2", "a.j2"], tmp_path))
     assert "hunter2" not in err and "a.j2:1:" in err
+
+
+#: DEST spellings that name the directory entry of something the render reads (relative to tmp_path,
+#: where a.tmpl and b.tmpl are templates, vars.env an env file and `via` a symlink to tmp_path itself):
+#: (templates, options, message)
+ITSELF = "destination is the template a.tmpl itself"
+REPLACING = {
+    "its own path": (["a.tmpl:a.tmpl"], [], ITSELF),
+    "its own path, spelled otherwise": (["a.tmpl:./sub/../a.tmpl"], [], ITSELF),
+    "through a symlinked directory": (["a.tmpl:via/a.tmpl"], [], ITSELF),
+    "another template of the set": (["a.tmpl:b.tmpl", "b.tmpl:b.conf"], [],
+                                    "destination is the template b.tmpl, which rendering a.tmpl would"),
+    "the env file": (["a.tmpl:vars.env"], ["--env-file", "vars.env"],
+                     "destination is the env file vars.env, which rendering a.tmpl would"),
+}
+
+
+@pytest.mark.parametrize("case", list(REPLACING))
+@pytest.mark.parametrize("command", ["render", "run"])
+def test_a_destination_that_would_replace_an_input_is_refused(
+        tmp_path: Path, case: str, command: str) -> None:
+    """Rendering over an input loses it (and under --watch re-renders forever): exit 78, nothing written."""
+    templates, options, message = REPLACING[case]
+    inputs = {"a.tmpl": "a=${A}\n", "b.tmpl": "b=${A}\n", "vars.env": "B=2\n"}
+    for name, text in inputs.items():
+        write(tmp_path / name, text)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "via").symlink_to(tmp_path)
+    marker = tmp_path / "started"
+    if command == "render":
+        result = run([*options, *templates], tmp_path, {"A": "1"})
+    else:
+        argv = [*options, *(a for arg in templates for a in ("--template", arg))]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "A": "1", "ENTRYPOINT_STATE_FILE": ""}
+        command_line = [sys.executable, "-m", "entrypoint", "run", *argv, "--", "touch", str(marker)]
+        result = subprocess.run(command_line, cwd=tmp_path, env=env, capture_output=True, timeout=60)
+    err = assert_clean_failure(result)
+    assert message in err and "give it another DEST" in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert {name: (tmp_path / name).read_text() for name in inputs} == inputs
+    assert not marker.exists() and not (tmp_path / "b.conf").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*inputs, "sub", "via"])  # no temp files
+
+
+@pytest.mark.parametrize("link", ["symlink", "hard link"])
+def test_a_destination_linked_to_the_template_replaces_only_the_link(tmp_path: Path, link: str) -> None:
+    """The atomic rename replaces the DEST entry, never the file behind it: the template survives."""
+    template = write(tmp_path / "a.tmpl", "a=${A}\n")
+    dest = tmp_path / "a.conf"
+    if link == "symlink":
+        dest.symlink_to(template)
+    else:
+        os.link(template, dest)
+    result = run(["a.tmpl:a.conf"], tmp_path, {"A": "1"})
+    assert result.returncode == 0, result.stderr
+    assert template.read_text() == "a=${A}\n"
+    assert dest.read_text() == "a=1\n" and not dest.is_symlink()

@@ -14,7 +14,7 @@ from entrypoint.render.plan import (
     TemplateSpec,
     plan_argument,
     plan_directory,
-    refuse_duplicate_destinations,
+    refuse_conflicting_destinations,
 )
 from entrypoint.render.prepare import rendered_files
 from entrypoint.render.writer import write_all
@@ -66,17 +66,20 @@ def plan_from(
     """TEMPLATE arguments if any, else ENTRYPOINT_TEMPLATES plus the templates directory."""
     syntax = ns.syntax or settings.syntax
     specs: list[TemplateSpec] = []
+    inputs = {path: "the env file" for path in ns.env_file}
+    if ns.marathon_app is not None:
+        inputs[str(ns.marathon_app)] = "the Marathon app definition"
     if arguments:
         for arg in arguments:
             specs.extend(plan_argument(arg, syntax))
-        refuse_duplicate_destinations(specs)
+        refuse_conflicting_destinations(specs, inputs)
         return specs
     for arg in settings.templates:
         specs.extend(plan_argument(arg, syntax))
     templates_dir = ns.templates_dir or settings.templates_dir
     output_dir = ns.output_dir or settings.output_dir
     specs.extend(plan_directory(templates_dir, output_dir, syntax, missing_ok=True))
-    refuse_duplicate_destinations(specs)
+    refuse_conflicting_destinations(specs, inputs)
     return specs
 
 

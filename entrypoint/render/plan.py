@@ -221,8 +221,18 @@ def _check_file_destination(dest: str) -> None:
         raise OutputError(f"{dest}: destination is a directory")
 
 
-def refuse_duplicate_destinations(specs: list[TemplateSpec]) -> None:
-    """Two templates writing one file would make the result depend on their order."""
+def refuse_conflicting_destinations(specs: list[TemplateSpec], inputs: dict[str, str] | None = None) -> None:
+    """Destinations that cannot be written without losing something, refused before anything is.
+
+    Two templates writing one file would make the result depend on their order.  A destination
+    that is the directory entry of something the render reads — a template of the set (its own or
+    another's), or one of ``inputs`` (path -> what it is: "the env file") — would be replaced by a
+    rendering: the input lost, and under ``--watch`` that write is a change of an input, rendered
+    again, forever.  Also through a symlinked directory.  (A DEST that is a symlink or a hard link
+    *to* an input is fine: the atomic rename replaces the link, never the file behind it.)
+    """
+    others = {_entry(path): f"{what} {path}" for path, what in (inputs or {}).items()}
+    templates = {_entry(spec.src): spec.src for spec in specs}
     seen: dict[str, str] = {}
     for spec in specs:
         if spec.dest is None:
@@ -231,3 +241,20 @@ def refuse_duplicate_destinations(specs: list[TemplateSpec]) -> None:
         if key in seen:
             raise OutputError(f"{spec.dest}: destination of both {seen[key]} and {spec.src}")
         seen[key] = spec.src
+        template = templates.get(_entry(spec.dest))
+        if template == spec.src:
+            raise OutputError(f"{spec.dest}: destination is the template {spec.src} itself; rendering would "
+                              "replace it (give it another DEST)")
+        if template is not None:
+            raise OutputError(f"{spec.dest}: destination is the template {template}, which rendering "
+                              f"{spec.src} would replace (give it another DEST)")
+        other = others.get(_entry(spec.dest))
+        if other is not None:
+            raise OutputError(f"{spec.dest}: destination is {other}, which rendering {spec.src} would "
+                              "replace (give it another DEST)")
+
+
+def _entry(path: str) -> str:
+    """The directory entry ``path`` names: its directory resolved, its last component as it is."""
+    absolute = os.path.abspath(path)
+    return os.path.join(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute))

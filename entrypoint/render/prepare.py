@@ -23,7 +23,12 @@ from entrypoint.context.settings import selection_of
 from entrypoint.context.sources import Environment, parse_dotenv
 from entrypoint.errors import EX_CONFIG, OutputError
 from entrypoint.render.engine import render_specs
-from entrypoint.render.plan import TemplateSpec, plan_argument, plan_directory, refuse_duplicate_destinations
+from entrypoint.render.plan import (
+    TemplateSpec,
+    plan_argument,
+    plan_directory,
+    refuse_conflicting_destinations,
+)
 from entrypoint.render.writer import RenderedFile, Staging, stage_all
 from entrypoint.supervise.results import write_records
 
@@ -41,7 +46,7 @@ def plan(opts: RunOptions) -> list[TemplateSpec]:
         specs.extend(plan_argument(arg, opts.syntax))
     if "templates" not in opts.from_cli:
         specs.extend(plan_directory(opts.templates_dir, opts.output_dir, opts.syntax, missing_ok=True))
-    refuse_duplicate_destinations(specs)
+    refuse_conflicting_destinations(specs, {path: "the env file" for path in opts.env_files})
     for spec in specs:
         if spec.dest is None:
             raise OutputError(f"--template {spec.src}: needs a destination (SRC:DEST)")
