@@ -63,7 +63,7 @@ def console() -> None:
     A short command's last act would otherwise be finalisation, freeing every
     module it imported: about a fifth of a Jinja ``check``.  Nothing depends
     on it: files are closed where they are written, no atexit hooks are ours,
-    and standard output is flushed here, with :mod:`entrypoint.stdout`'s errors.
+    and standard output is flushed here, with :mod:`entrypoint.stdio`'s errors.
     """
     code = main()
     try:

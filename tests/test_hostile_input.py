@@ -33,7 +33,7 @@ VECTORS = Path(__file__).parent / "data" / "marathon-env-vectors.jsonl"
 
 
 def cli(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
-    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ENTRYPOINT_STATE_FILE": ""}
     base.update(env or {})
     return subprocess.run([sys.executable, "-m", "entrypoint", *args], cwd=cwd, env=base,
                           capture_output=True, timeout=60, check=False)

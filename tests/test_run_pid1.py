@@ -87,7 +87,8 @@ def test_child_has_a_clean_signal_mask() -> None:
 def test_argv_env_cwd_stdio_pass_through(tmp_path: Path) -> None:
     argv = ["a b", "", "*", "x\ny", "--", "-v", "ünï"]
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(Path(__file__).parent.parent),
-           "WEIRD": "a=b c\nd", "EMPTY": "", "ENTRYPOINT_GRACE_PERIOD": "3"}
+           "WEIRD": "a=b c\nd", "EMPTY": "", "ENTRYPOINT_GRACE_PERIOD": "3",
+           "ENTRYPOINT_STATE_FILE": ""}  # passed through like any variable; here: no host state file
     stdin = tmp_path / "in.txt"
     stdin.write_bytes(b"line one\nline two\n")
     with stdin.open("rb") as f:
