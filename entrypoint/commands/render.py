@@ -10,12 +10,7 @@ from entrypoint.context.settings import EntrypointSettings, load_settings
 from entrypoint.errors import EX_CONFIG, OutputError, TemplateError
 from entrypoint.render.engine import list_template_variables, render_specs
 from entrypoint.render.model import Selection, VariableUse
-from entrypoint.render.plan import (
-    TemplateSpec,
-    plan_argument,
-    plan_directory,
-    refuse_conflicting_destinations,
-)
+from entrypoint.render.plan import TemplateSpec, plan_templates
 from entrypoint.render.prepare import rendered_files
 from entrypoint.render.writer import write_all
 from entrypoint.supervise.options import SYNTAXES
@@ -65,22 +60,12 @@ def plan_from(
 ) -> list[TemplateSpec]:
     """TEMPLATE arguments if any, else ENTRYPOINT_TEMPLATES plus the templates directory."""
     syntax = ns.syntax or settings.syntax
-    specs: list[TemplateSpec] = []
-    inputs = {path: "the env file" for path in ns.env_file}
-    if ns.marathon_app is not None:
-        inputs[str(ns.marathon_app)] = "the Marathon app definition"
+    app = None if ns.marathon_app is None else str(ns.marathon_app)
     if arguments:
-        for arg in arguments:
-            specs.extend(plan_argument(arg, syntax))
-        refuse_conflicting_destinations(specs, inputs)
-        return specs
-    for arg in settings.templates:
-        specs.extend(plan_argument(arg, syntax))
-    templates_dir = ns.templates_dir or settings.templates_dir
-    output_dir = ns.output_dir or settings.output_dir
-    specs.extend(plan_directory(templates_dir, output_dir, syntax, missing_ok=True))
-    refuse_conflicting_destinations(specs, inputs)
-    return specs
+        return plan_templates(arguments, syntax, env_files=ns.env_file, marathon_app=app)
+    directory = (ns.templates_dir or settings.templates_dir, ns.output_dir or settings.output_dir)
+    return plan_templates(settings.templates, syntax, directory=directory, env_files=ns.env_file,
+                          marathon_app=app)
 
 
 def report_errors(errors: Sequence[TemplateError]) -> None:

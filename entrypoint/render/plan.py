@@ -21,6 +21,7 @@ from entrypoint.render.model import TEMPLATE_SUFFIXES, syntax_for
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import TypeAlias
 
     StrPath: TypeAlias = str | os.PathLike[str]
@@ -219,6 +220,31 @@ def _check_file_destination(dest: str) -> None:
         raise OutputError(f"{dest}: destination directory {parent} does not exist")
     if os.path.isdir(dest):
         raise OutputError(f"{dest}: destination is a directory")
+
+
+def plan_templates(
+    explicit: Iterable[str],
+    syntax: str,
+    *,
+    directory: tuple[StrPath, StrPath | None] | None = None,
+    env_files: Iterable[str] = (),
+    marathon_app: str | None = None,
+) -> list[TemplateSpec]:
+    """The set one render works on, as ``render`` and ``run`` both build it.
+
+    ``explicit`` ``SRC[:DEST]`` arguments, then, with ``directory`` = (templates dir, output dir),
+    that directory's templates mirrored into the output directory (a missing templates dir is
+    nothing to do).  The whole set is refused if a destination conflicts with another or with an
+    input — a template, an env file, the Marathon app file (:func:`refuse_conflicting_destinations`).
+    """
+    specs = [spec for arg in explicit for spec in plan_argument(arg, syntax)]
+    if directory is not None:
+        specs.extend(plan_directory(*directory, syntax, missing_ok=True))
+    inputs = {path: "the env file" for path in env_files}
+    if marathon_app is not None:
+        inputs[marathon_app] = "the Marathon app definition"
+    refuse_conflicting_destinations(specs, inputs)
+    return specs
 
 
 def refuse_conflicting_destinations(specs: list[TemplateSpec], inputs: dict[str, str] | None = None) -> None:

@@ -23,12 +23,7 @@ from entrypoint.context.settings import selection_of
 from entrypoint.context.sources import Environment, parse_dotenv
 from entrypoint.errors import EX_CONFIG, OutputError
 from entrypoint.render.engine import render_specs
-from entrypoint.render.plan import (
-    TemplateSpec,
-    plan_argument,
-    plan_directory,
-    refuse_conflicting_destinations,
-)
+from entrypoint.render.plan import TemplateSpec, plan_templates
 from entrypoint.render.writer import RenderedFile, Staging, stage_all
 from entrypoint.supervise.results import write_records
 
@@ -41,12 +36,8 @@ if TYPE_CHECKING:
 
 def plan(opts: RunOptions) -> list[TemplateSpec]:
     """``--template`` on the command line alone, or ``ENTRYPOINT_TEMPLATES`` plus the templates directory."""
-    specs: list[TemplateSpec] = []
-    for arg in opts.templates:
-        specs.extend(plan_argument(arg, opts.syntax))
-    if "templates" not in opts.from_cli:
-        specs.extend(plan_directory(opts.templates_dir, opts.output_dir, opts.syntax, missing_ok=True))
-    refuse_conflicting_destinations(specs, {path: "the env file" for path in opts.env_files})
+    directory = None if "templates" in opts.from_cli else (opts.templates_dir, opts.output_dir)
+    specs = plan_templates(opts.templates, opts.syntax, directory=directory, env_files=opts.env_files)
     for spec in specs:
         if spec.dest is None:
             raise OutputError(f"--template {spec.src}: needs a destination (SRC:DEST)")
