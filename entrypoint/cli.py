@@ -44,17 +44,29 @@ running.
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The exit code of the chosen command; its errors become one line each (none for a closed stdout)."""
+    """The exit code of the chosen command; its errors become one line each (none for a closed stdout).
+
+    Standard output is flushed last, on every path, with the same errors as any output.
+    """
     args = sys.argv[1:] if argv is None else argv
     try:
-        return _dispatch(args)
-    except StdoutClosed as exc:
-        return exc.exit_code
+        code = _dispatch(args)
     except EntrypointError as exc:
-        log.error(str(exc))
-        return exc.exit_code
+        code = _failed(exc)
     except KeyboardInterrupt:
-        return 130
+        code = 130
+    try:
+        stdio.flush()
+    except EntrypointError as exc:
+        code = _failed(exc)
+    return code
+
+
+def _failed(exc: EntrypointError) -> int:
+    """One line for the error (none when stdout's reader went away), and its exit code."""
+    if not isinstance(exc, StdoutClosed):
+        log.error(str(exc))
+    return exc.exit_code
 
 
 def console() -> None:
@@ -63,17 +75,9 @@ def console() -> None:
     A short command's last act would otherwise be finalisation, freeing every
     module it imported: about a fifth of a Jinja ``check``.  Nothing depends
     on it: files are closed where they are written, no atexit hooks are ours,
-    and standard output is flushed here, with :mod:`entrypoint.stdio`'s errors.
+    and :func:`main` has flushed standard output, with :mod:`entrypoint.stdio`'s errors.
     """
-    code = main()
-    try:
-        stdio.flush()
-    except StdoutClosed as exc:
-        code = exc.exit_code
-    except EntrypointError as exc:
-        log.error(str(exc))
-        code = exc.exit_code
-    os._exit(code)  # never returns
+    os._exit(main())  # never returns
 
 
 def _dispatch(args: list[str]) -> int:

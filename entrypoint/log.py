@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from entrypoint.supervise.spawn import write_all
+
 PREFIX = "[entrypoint]"
 
 QUIET = 0
@@ -41,9 +43,7 @@ def report(text: str) -> None:
     before Python started, and a diagnostic must never change an exit code.
     """
     try:
-        data = text.encode("utf-8", "backslashreplace")
-        while data:
-            data = data[os.write(2, data):]
+        write_all(2, text.encode("utf-8", "backslashreplace"))
     except OSError:
         pass  # stderr closed: logging must never kill PID 1
 
