@@ -29,6 +29,8 @@ import time
 import uuid
 from pathlib import Path
 
+from tests.pid1_helpers import remove_cgroup  # the tests' retrying rmdir of a cgroup
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "render.json"
 VENV_PY = str(ROOT / ".venv" / "bin" / "python")
@@ -152,15 +154,7 @@ def cgroup_run(work: Path, limit_mib: int, env: dict[str, str], template: str,
         }
     finally:
         (work / "cg.conf").unlink(missing_ok=True)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                group.rmdir()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
+        remove_cgroup(group)  # a group left behind does not spoil the figures
 
 
 def main() -> int:

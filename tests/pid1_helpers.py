@@ -105,6 +105,20 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
         time.sleep(interval)
 
 
+def remove_cgroup(group: Path, timeout: float = 10) -> OSError | None:
+    """rmdir a cgroup, retried until its last process has left (the kernel refuses while one is
+    still exiting); the last error if it is still there after ``timeout`` seconds, else None."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            group.rmdir()
+            return None
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                return exc
+            time.sleep(0.05)
+
+
 def children_of(pid: int) -> list[int]:
     """Direct children of ``pid`` (zombies included), or [] when it is gone."""
     try:

@@ -29,6 +29,7 @@ from tests.pid1_helpers import (
     needs_ns,
     prog,
     read_lines,
+    remove_cgroup,
     run_ns,
     vm_rss_kib,
     wait_until,
@@ -192,15 +193,8 @@ def pids_cgroup() -> Iterator[Path]:
     try:
         yield group
     finally:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                group.rmdir()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        if (error := remove_cgroup(group)) is not None:
+            raise error
 
 
 def test_fork_bomb_at_the_pids_limit_is_stopped_within_grace(tmp_path: Path, pids_cgroup: Path) -> None:
