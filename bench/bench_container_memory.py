@@ -33,8 +33,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -44,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from tests.container_support import (  # noqa: E402  (the repo root goes on sys.path first)
     BASE_IMAGE,
     REFERENCE_IMAGE,
+    NoAnswer,
     Podman,
     ca_mount,
     check_tools,
@@ -54,6 +53,7 @@ from tests.container_support import (  # noqa: E402  (the repo root goes on sys.
     read_cgroup_int,
     run_flags,
     ulimit_flags,
+    wait_http,
 )
 from tests.pid1_helpers import free_port  # noqa: E402
 
@@ -77,38 +77,13 @@ def build_before(podman: Podman, ref: str) -> None:
                      "-f", f"{example}/Dockerfile", "-t", BEFORE_REFERENCE, example, timeout=300)
 
 
-class NoAnswer(Exception):
-    """The container stopped, or never answered, before HTTP: its exit code and last log line."""
-
-    def __init__(self, code: str, last_line: str) -> None:
-        super().__init__(f"exit {code}: {last_line}")
-        self.code, self.last_line = code, last_line
-
-
-def wait_http(podman: Podman, name: str, port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1):
-                return
-        except OSError:
-            pass
-        if podman("inspect", name, "--format", "{{.State.Running}}").stdout.strip() != "true":
-            break
-        time.sleep(0.05)
-    code = podman("inspect", name, "--format", "{{.State.ExitCode}}").stdout.strip()
-    logs = podman("logs", name, check=False)
-    lines = (logs.stdout + logs.stderr).strip().splitlines()
-    raise NoAnswer(code, lines[-1] if lines else "")
-
-
 def one_start(podman: Podman, image: str, limit_mib: int = 32) -> dict[str, float]:
     """Start, wait for HTTP, read the cgroup from the host, stop with TERM: the figures of one start."""
     port, name = free_port(), f"bench-mem-{uuid.uuid4().hex[:8]}"
     podman("run", "-d", "--name", name, "--net", "host", *run_flags(), "--memory", f"{limit_mib}m",
            "--memory-swap", f"{limit_mib}m", *env_flags(mesos_env(port)), image, timeout=60)
     try:
-        wait_http(podman, name, port)
+        wait_http(podman, name, port, timeout=30, interval=0.05)
         cg = memory_cgroup(podman, name)
         stat = dict(line.split() for line in (cg / "memory.stat").read_text(encoding="ascii").splitlines())
         figures = {
@@ -136,7 +111,7 @@ def smaller_limits(podman: Podman, images: dict[str, str], limits: list[int]) ->
                 figures = one_start(podman, image, mib)
                 verdicts[label][mib] = f"answers, peak {figures['peak_mib']:.1f} MiB"
             except NoAnswer as exc:
-                verdicts[label][mib] = f"no start: {exc}"
+                verdicts[label][mib] = f"no start: exit {exc.code}: {exc.last_line}"
     return verdicts
 
 

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -179,3 +180,36 @@ def memory_cgroup(podman: Podman, name: str) -> Path:
 
 def read_cgroup_int(directory: Path, name: str) -> int:
     return int((directory / name).read_text(encoding="utf-8").split()[0])
+
+
+class NoAnswer(Exception):
+    """A container that stopped, or never answered HTTP in time: why, its exit code and its logs."""
+
+    def __init__(self, why: str, code: str, logs: str) -> None:
+        super().__init__(f"{why}:\n{logs}")
+        self.code = code
+        lines = logs.strip().splitlines()
+        self.last_line = lines[-1] if lines else ""
+
+
+def wait_http(podman: Podman, name: str, port: int, timeout: float = 20, interval: float = 0.1) -> str:
+    """The body of the first HTTP answer on the loopback ``port``; :class:`NoAnswer` if the container
+    stops first or ``timeout`` seconds pass."""
+    deadline, last = time.monotonic() + timeout, ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as resp:
+                body: str = resp.read().decode()
+                return body
+        except OSError as exc:
+            last = str(exc)
+        if podman("inspect", name, "--format", "{{.State.Running}}").stdout.strip() != "true":
+            code = podman("inspect", name, "--format", "{{.State.ExitCode}}").stdout.strip()
+            raise NoAnswer("container stopped early", code, container_logs(podman, name))
+        time.sleep(interval)
+    raise NoAnswer(f"no HTTP answer on port {port}: {last}", "", container_logs(podman, name))
+
+
+def container_logs(podman: Podman, name: str) -> str:
+    done = podman("logs", name, check=False, timeout=30)
+    return done.stdout + done.stderr

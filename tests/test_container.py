@@ -30,10 +30,12 @@ from tests.container_support import (
     ENTRYPOINT_IMAGE,
     NGINX_IMAGE,
     REFERENCE_IMAGE,
+    NoAnswer,
     Podman,
     Unavailable,
     build_example,
     check_tools,
+    container_logs,
     ensure_images,
     env_flags,
     image_size_mb,
@@ -41,6 +43,7 @@ from tests.container_support import (
     mesos_env,
     read_cgroup_int,
     run_flags,
+    wait_http,
 )
 from tests.pid1_helpers import free_port
 
@@ -96,22 +99,13 @@ class Container:
         return self.podman("exec", self.name, *argv, timeout=30).stdout
 
     def wait_http(self, timeout: float = 20) -> str:
-        deadline, last = time.monotonic() + timeout, ""
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=1) as resp:
-                    body: str = resp.read().decode()
-                    return body
-            except OSError as exc:
-                last = str(exc)
-            if self.podman("inspect", self.name, "--format", "{{.State.Running}}").stdout.strip() != "true":
-                pytest.fail(f"container stopped early:\n{self.logs()}")
-            time.sleep(0.1)
-        pytest.fail(f"no HTTP answer on port {self.port}: {last}\n{self.logs()}")
+        try:
+            return wait_http(self.podman, self.name, self.port, timeout)
+        except NoAnswer as exc:
+            pytest.fail(str(exc))
 
     def logs(self) -> str:
-        done = self.podman("logs", self.name, check=False, timeout=30)
-        return done.stdout + done.stderr
+        return container_logs(self.podman, self.name)
 
     def processes(self) -> dict[int, tuple[str, str]]:
         """pid -> (command name, state letter) of every process in the container, from /proc inside it."""
