@@ -106,26 +106,16 @@ def test_every_undefined_name_is_reported_with_its_suggestion() -> None:
     assert got == [(1, "FEEDS_CLIENTID", True), (2, "PROT", True), (3, "NOPE", False)]
 
 
+def cli(command: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """``entrypoint COMMAND --clean-env --set FEEDS_CLIENT_ID=abc ARGS...`` as a process."""
+    argv = [sys.executable, "-m", "entrypoint", command, "--clean-env", "--set", "FEEDS_CLIENT_ID=abc"]
+    return subprocess.run([*argv, *map(str, args)], capture_output=True, text=True, timeout=60, check=False)
+
+
 def test_lenient_renders_empty_but_warns_about_a_likely_typo(tmp_path: Path) -> None:
     template = tmp_path / "app.conf.j2"
     template.write_text("id={{ FEEDS_CLIENTID }}\nopt={{ OPTIONAL }}\nok={{ FEEDS_CLIENT_ID }}\n")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "entrypoint",
-            "render",
-            "--clean-env",
-            "--lenient",
-            "--set",
-            "FEEDS_CLIENT_ID=abc",
-            str(template),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = cli("render", "--lenient", template)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "id=\nopt=\nok=abc\n"
     assert done.stderr.splitlines() == [
@@ -137,22 +127,7 @@ def test_lenient_renders_empty_but_warns_about_a_likely_typo(tmp_path: Path) -> 
 def test_check_reports_the_suggestion_at_its_position(tmp_path: Path) -> None:
     template = tmp_path / "app.conf.j2"
     template.write_text("client_id = {{ FEEDS_CLIENTID }}\n")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "entrypoint",
-            "check",
-            "--clean-env",
-            "--set",
-            "FEEDS_CLIENT_ID=abc",
-            str(template),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = cli("check", template)
     assert done.returncode == 78
     assert (
         f"{template}:1:16: undefined variable FEEDS_CLIENTID (did you mean FEEDS_CLIENT_ID?)" in done.stderr
