@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from entrypoint.supervise.spawn import write_all
+from entrypoint.fdio import write_all
 
 PREFIX = "[entrypoint]"
 

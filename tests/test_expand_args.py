@@ -206,8 +206,9 @@ def test_pid1_never_imports_the_renderer(tmp_path: Path) -> None:
     for line in read_lines(record):
         pid, _, name = line.partition(" ")
         by_pid.setdefault(pid, set()).add(name)
-    assert {"entrypoint.supervise.loop", "entrypoint.supervise.user", "entrypoint.supervise.secrets",
-            "entrypoint.supervise.termlog", "entrypoint.context.secretfile"} <= by_pid["1"]
+    assert {"entrypoint.supervise.loop", "entrypoint.supervise.parts.user",
+            "entrypoint.supervise.steps.secrets", "entrypoint.supervise.steps.termlog",
+            "entrypoint.context.secretfile"} <= by_pid["1"]
     forked = set().union(*(names for pid, names in by_pid.items() if pid != "1"))
     assert "entrypoint.render.shell" in forked  # the expansion really ran, in the fork
     heavy = {"entrypoint.render.shell", "entrypoint.render.args", "entrypoint.context.sources", "pathlib",

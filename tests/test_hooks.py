@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from entrypoint import log
 from entrypoint.errors import HookError
-from entrypoint.supervise.hooks import filevercmp, hook_files, run_hooks, version_sorted
+from entrypoint.supervise.steps.hooks import filevercmp, hook_files, run_hooks, version_sorted
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -237,7 +237,7 @@ def test_hook_starts_with_clean_signal_state(tmp_path: Path) -> None:
     write(hooks / "1.sh", f"#!/bin/sh\ngrep -E '^Sig(Blk|Ign)' /proc/self/status > {out}\n")
     code = (
         "import signal, sys\n"
-        "from entrypoint.supervise.hooks import run_hooks\n"
+        "from entrypoint.supervise.steps.hooks import run_hooks\n"
         "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGCHLD, signal.SIGUSR1})\n"
         "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
         f"run_hooks({str(hooks)!r}, {{'PATH': '/usr/bin:/bin'}})\n"
@@ -255,7 +255,7 @@ def test_output_passes_through(tmp_path: Path) -> None:
     write(hooks / "1.sh", "#!/bin/sh\necho out-line; echo err-line >&2\n")
     write(hooks / "2.envsh", "echo sourced-out\nexport X=1\n")
     code = (
-        "from entrypoint.supervise.hooks import run_hooks\n"
+        "from entrypoint.supervise.steps.hooks import run_hooks\n"
         f"run_hooks({str(hooks)!r}, {{'PATH': '/usr/bin:/bin'}})"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)

@@ -22,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from entrypoint.context.choices import MarathonOptions
 from entrypoint.context.marathon import environment_for_options
-from entrypoint.context.sources import MarathonOptions
 from entrypoint.errors import ConfigError, EntrypointError, TemplateError, TemplateErrors
 from entrypoint.render.engine import render_template
 from entrypoint.render.jinja import render_jinja

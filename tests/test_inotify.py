@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from entrypoint.supervise import inotify
+from entrypoint.supervise.parts import inotify
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -78,7 +78,7 @@ def test_readiness_arrives_as_the_queued_realtime_signal(tmp_path: Path) -> None
     script = textwrap.dedent(f"""
         import os, signal, sys
         sys.path.insert(0, {str(REPO)!r})
-        from entrypoint.supervise import inotify
+        from entrypoint.supervise.parts import inotify
         sig = signal.SIGRTMIN + 3
         signal.pthread_sigmask(signal.SIG_BLOCK, {{sig}})
         ino = inotify.open_inotify()
@@ -97,7 +97,7 @@ def test_readiness_arrives_as_the_queued_realtime_signal(tmp_path: Path) -> None
 
 def test_importing_the_watcher_does_not_load_ctypes() -> None:
     """ctypes (about 0.5 MiB) is paid only when a Watcher is actually created."""
-    script = "import sys, entrypoint.supervise.watch; print('ctypes' in sys.modules)"
+    script = "import sys, entrypoint.supervise.parts.watch; print('ctypes' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=20,
                          cwd=REPO)
     assert out.stdout.strip() == "False", out.stderr

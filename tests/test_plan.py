@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from entrypoint.context.settings import load_settings, selection_of
+from entrypoint.context.settings import load_settings
 from entrypoint.errors import ConfigError, OutputError
-from entrypoint.render.model import Syntax
+from entrypoint.render.model import Syntax, selection_of
 from entrypoint.render.plan import plan_argument, plan_directory, split_template_arg
 
 

@@ -1,4 +1,4 @@
-"""The render step of `run` (entrypoint.render.prepare), run in a fork exactly as PID 1 runs it."""
+"""The render step of `run` (entrypoint.supervise.steps.render), run in a fork exactly as PID 1 runs it."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from entrypoint.supervise.options import parse_run_args
-from entrypoint.supervise.results import read_records
-from entrypoint.supervise.steps import _finish_child, render_work
+from entrypoint.options import parse_run_args
+from entrypoint.supervise.steps.forks import _finish_child, render_work
+from entrypoint.supervise.steps.results import read_records
 
 
 class Done:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from entrypoint.errors import UsageError
-from entrypoint.supervise import signals
-from entrypoint.supervise.options import DEFAULT_GRACE_PERIOD, RESTART_RELOAD, env_name, parse_run_args
+from entrypoint.options import DEFAULT_GRACE_PERIOD, RESTART_RELOAD, env_name, parse_run_args
+from entrypoint.supervise.parts import signals
 from tests.pid1_helpers import base_env
 
 pytestmark = pytest.mark.timeout(60)
@@ -131,7 +131,8 @@ def test_run_does_not_import_heavy_modules() -> None:
                 if line.startswith("import time:")}
     assert "entrypoint.supervise.loop" in imported
     heavy = {"pydantic", "jinja2", "watchdog", "psutil", "argparse", "subprocess", "enum", "signal",
-             "ctypes", "socket", "logging", "entrypoint.supervise.hooks", "entrypoint.supervise.waits"}
+             "ctypes", "socket", "logging", "entrypoint.supervise.steps.hooks",
+             "entrypoint.supervise.steps.waits"}
     assert heavy & imported == set()
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from entrypoint.errors import UsageError
-from entrypoint.supervise import killwindow
-from entrypoint.supervise.options import parse_run_args
+from entrypoint.options import parse_run_args
+from entrypoint.supervise.parts import killwindow
 
 
 def test_defaults() -> None:

@@ -256,7 +256,7 @@ def test_the_0_2_features_import_nothing_heavy_into_pid_1(tmp_path: Path) -> Non
     assert done.stdout == b"hi\n"
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.decode().splitlines()
                 if line.startswith("import time:")}
-    assert {"entrypoint.supervise.state", "entrypoint.supervise.logfollow"} <= imported
+    assert {"entrypoint.supervise.parts.state", "entrypoint.supervise.parts.logfollow"} <= imported
     heavy = {"json", "re", "enum", "signal", "subprocess", "argparse", "dataclasses", "pydantic", "jinja2",
-             "entrypoint.supervise.hooks", "entrypoint.supervise.waits"}
+             "entrypoint.supervise.steps.hooks", "entrypoint.supervise.steps.waits"}
     assert heavy & imported == set()

@@ -242,9 +242,9 @@ def test_a_switch_the_kernel_refuses_is_78_and_named(userdb: dict[str, str]) -> 
 
 def test_resolution_does_not_load_into_pid1_without_the_option() -> None:
     """pwd/grp and the user module are imported only for --user."""
-    code = ("import sys; from entrypoint.supervise.options import parse_run_args; "
+    code = ("import sys; from entrypoint.options import parse_run_args; "
             "parse_run_args(['--', 'true'], {}); import entrypoint.commands.run; "
-            "print('entrypoint.supervise.user' in sys.modules, 'grp' in sys.modules)")
+            "print('entrypoint.supervise.parts.user' in sys.modules, 'grp' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
                           env=base_env())
     assert done.stdout.split() == ["False", "False"], done.stderr

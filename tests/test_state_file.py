@@ -1,4 +1,4 @@
-"""The state file writer (``entrypoint/supervise/state.py``): format, atomicity, writes only on change."""
+"""The state file writer (``supervise/parts/state.py``): format, atomicity, writes only on change."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from entrypoint.supervise import state
+from entrypoint.supervise.parts import state
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from entrypoint.errors import StatusUnavailable
+from entrypoint.options import RunOptions
 from entrypoint.status.statefile import read_state, state_file_path
-from entrypoint.supervise.options import RunOptions
-from entrypoint.supervise.state import DEFAULT_STATE_FILE
+from entrypoint.supervise.parts.state import DEFAULT_STATE_FILE
 from tests.pid1_helpers import PROGS, base_env, state_of, wait_until
 
 pytestmark = pytest.mark.timeout(60)

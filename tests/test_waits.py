@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from entrypoint.errors import UsageError, WaitTimeout
-from entrypoint.supervise.waits import parse_wait_url, wait_for
+from entrypoint.supervise.steps.waits import parse_wait_url, wait_for
 from tests.pid1_helpers import free_port
 
 pytestmark = pytest.mark.timeout(60)
@@ -264,7 +264,7 @@ def test_parse() -> None:
 def test_stays_lazy() -> None:
     """PID 1 imports this: no socket/http/ssl/urllib until a URL needs them."""
     code = (
-        "import sys\nimport entrypoint.supervise.waits, entrypoint.supervise.hooks\n"
+        "import sys\nimport entrypoint.supervise.steps.waits, entrypoint.supervise.steps.hooks\n"
         "bad = [m for m in ('socket', 'http.client', 'ssl', 'urllib.parse', 'subprocess', 'typing', "
         "'dataclasses', 'logging') if m in sys.modules]\n"
         "print(bad)\n"

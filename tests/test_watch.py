@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from entrypoint.supervise.results import write_records
-from entrypoint.supervise.watch import Watcher, watch_paths_from_env
+from entrypoint.supervise.parts.watch import Watcher, watch_paths_from_env
+from entrypoint.supervise.steps.results import write_records
 from tests.pid1_helpers import children_of, ctx_switches, vm_rss_kib
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,8 +34,8 @@ import os, sys, time
 sys.path.insert(0, os.environ["EP_REPO"])
 import _signal
 from entrypoint import log
-from entrypoint.supervise.results import write_records
-from entrypoint.supervise.watch import Watcher, watch_paths_from_env
+from entrypoint.supervise.steps.results import write_records
+from entrypoint.supervise.parts.watch import Watcher, watch_paths_from_env
 
 def main(argv):
     reload_sig, quiet, max_wait, templates, check, app = "HUP", 0.2, 2.0, [], None, []
@@ -51,8 +51,8 @@ def main(argv):
         elif opt == "--check-cmd": check = argv.pop(0)
     everything = _signal.valid_signals()
     _signal.pthread_sigmask(_signal.SIG_BLOCK, everything)
-    from entrypoint.supervise.options import parse_run_args
-    from entrypoint.supervise.steps import _finish_child, render_work
+    from entrypoint.options import parse_run_args
+    from entrypoint.supervise.steps.forks import _finish_child, render_work
     opts_argv = [a for t in templates for a in ("--template", t)] + (["--check-cmd", check] if check else [])
     render = render_work(parse_run_args([*opts_argv, "--", "true"], dict(os.environ)), dict(os.environ))
     paths = watch_paths_from_env(os.environ, templates)

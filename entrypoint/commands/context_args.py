@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from entrypoint.commands import lightargs as argparse  # argparse's interface, not its import cost
-from entrypoint.context.sources import ContextOptions, MarathonOptions, build_environment
+from entrypoint.context.choices import ContextOptions, MarathonOptions
+from entrypoint.context.sources import build_environment
 from entrypoint.errors import ContextError, UsageError
 
 

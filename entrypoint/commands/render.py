@@ -8,12 +8,11 @@ from entrypoint.commands.context_args import add_context_arguments, environment_
 from entrypoint.commands.watch_args import add_watch_options
 from entrypoint.context.settings import EntrypointSettings, load_settings
 from entrypoint.errors import EX_CONFIG, OutputError, TemplateError
+from entrypoint.options import SYNTAXES
 from entrypoint.render.engine import list_template_variables, render_specs
 from entrypoint.render.model import Selection, VariableUse
-from entrypoint.render.plan import TemplateSpec, plan_templates
-from entrypoint.render.prepare import rendered_files
+from entrypoint.render.plan import TemplateSpec, plan_templates, rendered_files
 from entrypoint.render.writer import write_all
-from entrypoint.supervise.options import SYNTAXES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -11,15 +11,15 @@ import os
 
 from entrypoint import log, stdio
 from entrypoint.errors import EX_USAGE, EntrypointError
-from entrypoint.supervise import signals
+from entrypoint.supervise.parts import signals
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from entrypoint.supervise.logfollow import LogFollower
+    from entrypoint.options import RunOptions
     from entrypoint.supervise.loop import Supervisor
-    from entrypoint.supervise.options import RunOptions
-    from entrypoint.supervise.termlog import TerminationLog
-    from entrypoint.supervise.watch import Watcher
+    from entrypoint.supervise.parts.logfollow import LogFollower
+    from entrypoint.supervise.parts.watch import Watcher
+    from entrypoint.supervise.steps.termlog import TerminationLog
 
 
 def main(argv: list[str]) -> int:
@@ -52,9 +52,10 @@ class _Start:
 def _run(argv: list[str], state: _Start) -> int:
     # First, before anything can start a child or a signal can arrive unseen.
     signals.block_all()
-    from entrypoint.supervise import spawn, steps, tree
+    from entrypoint.options import USAGE, parse_run_args
     from entrypoint.supervise.loop import Supervisor
-    from entrypoint.supervise.options import USAGE, parse_run_args
+    from entrypoint.supervise.parts import spawn, tree
+    from entrypoint.supervise.steps import forks as steps
 
     environ = spawn.original_environ()
     opts = parse_run_args(argv, environ)
@@ -64,7 +65,7 @@ def _run(argv: list[str], state: _Start) -> int:
     log.set_level(opts.verbosity)
     state.termination_log = _termination_log(opts)
     if opts.waits:
-        from entrypoint.supervise.waits import parse_wait_url
+        from entrypoint.supervise.steps.waits import parse_wait_url
 
         for url in opts.waits:
             parse_wait_url(url)  # a bad URL is a usage error before anything renders or runs
@@ -104,7 +105,7 @@ def _run(argv: list[str], state: _Start) -> int:
         kept.publish(code)
     if follower is not None:
         follower.poll()  # the app's last lines before the finish hooks' output
-    from entrypoint.supervise.finish import run_finish_hooks
+    from entrypoint.supervise.steps.finish import run_finish_hooks
 
     run_finish_hooks(sup, code, hook_env)
     if follower is not None:
@@ -114,17 +115,18 @@ def _run(argv: list[str], state: _Start) -> int:
 
 def _check_files(opts: RunOptions) -> None:
     """Bad paths are configuration errors (exit 78) before anything runs."""
-    from entrypoint.supervise.finish import check_dir
+    from entrypoint.supervise.steps.finish import check_dir
 
     check_dir(opts.finish_dir)
     if opts.log_files:
-        from entrypoint.supervise.logfollow import check_paths
+        from entrypoint.supervise.parts.logfollow import check_paths
 
         check_paths(opts.log_files)
 
 
 def _check_kill_window(opts: RunOptions, environ: dict[str, str]) -> None:
-    from entrypoint.supervise import finish, killwindow
+    from entrypoint.supervise.parts import killwindow
+    from entrypoint.supervise.steps import finish
 
     killwindow.warn_if_too_long(opts, environ, finish.count_hooks(opts.finish_dir))
 
@@ -133,7 +135,7 @@ def _follower(opts: RunOptions) -> LogFollower | None:
     """inotify on the app's log files, inside PID 1; a failure costs the feature, not the app."""
     if not opts.log_files:
         return None
-    from entrypoint.supervise.logfollow import LogFollower
+    from entrypoint.supervise.parts.logfollow import LogFollower
 
     try:
         return LogFollower(opts.log_files)
@@ -148,7 +150,7 @@ def _termination_log(opts: RunOptions) -> TerminationLog | None:
         return None
     if opts.termination_log is None and not os.path.exists("/dev/termination-log"):
         return None
-    from entrypoint.supervise.termlog import TerminationLog, resolve
+    from entrypoint.supervise.steps.termlog import TerminationLog, resolve
 
     path = resolve(opts.termination_log)
     return TerminationLog(path) if path is not None else None
@@ -158,7 +160,7 @@ def _settle_identity_and_secrets(sup: Supervisor, environ: dict[str, str]) -> di
     """--user and --secret, resolved in PID 1 before anything starts (exit 78 if wrong)."""
     opts = sup.opts
     if opts.user:
-        from entrypoint.supervise import user
+        from entrypoint.supervise.parts import user
 
         sup.identity = user.for_app(opts.user)
         if sup.identity is None:
@@ -168,7 +170,7 @@ def _settle_identity_and_secrets(sup: Supervisor, environ: dict[str, str]) -> di
             log.debug(f"the app runs as uid {ident.uid} gid {ident.gid} groups {ident.groups}")
     if not opts.secrets:
         return {}
-    from entrypoint.supervise.secrets import read_secrets
+    from entrypoint.supervise.steps.secrets import read_secrets
 
     values = read_secrets(opts.secrets, environ)
     log.debug(f"secrets for the app: {', '.join(values) or 'none from files'}")  # names, never values
@@ -177,11 +179,11 @@ def _settle_identity_and_secrets(sup: Supervisor, environ: dict[str, str]) -> di
 
 def _app_environment(sup: Supervisor, env: dict[str, str], secrets: dict[str, str]) -> dict[str, str]:
     if sup.opts.secrets:
-        from entrypoint.supervise.secrets import app_environment
+        from entrypoint.supervise.steps.secrets import app_environment
 
         env = app_environment(env, secrets)
     if sup.identity is not None:
-        from entrypoint.supervise import user
+        from entrypoint.supervise.parts import user
 
         env = user.app_environment(env, sup.identity)
     return env
@@ -189,8 +191,8 @@ def _app_environment(sup: Supervisor, env: dict[str, str], secrets: dict[str, st
 
 def _watcher(opts: RunOptions, environ: dict[str, str]) -> Watcher | None:
     """inotify on what the render reads; a failure costs the feature, not the app."""
-    from entrypoint.supervise.steps import render_work
-    from entrypoint.supervise.watch import Watcher, watch_paths_from_env
+    from entrypoint.supervise.parts.watch import Watcher, watch_paths_from_env
+    from entrypoint.supervise.steps.forks import render_work
 
     templates = opts.templates if "templates" in opts.from_cli else []
     try:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 import time
 
+from entrypoint.context.choices import MarathonOptions
 from entrypoint.context.javafmt import double_to_string
-from entrypoint.context.sources import MarathonOptions
 from entrypoint.errors import ContextError
 
 TYPE_CHECKING = False

@@ -3,7 +3,7 @@
 Images bake their configuration into the environment (``ENV
 ENTRYPOINT_TEMPLATES_DIR=...``) so the same ``ENTRYPOINT`` line works
 everywhere; command-line flags override these.  There is one definition of
-these variables, the option table in :mod:`entrypoint.supervise.options`,
+these variables, the option table in :mod:`entrypoint.options`,
 which ``run`` (PID 1) parses too: the same names, defaults, list rule
 (commas or whitespace; commas only for the path lists) and errors (a bad value is exit 78 naming the
 variable), whichever command reads them.  Standard library only, so a shell
@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import os
 
-from entrypoint.render.model import Selection
-from entrypoint.supervise.options import RunOptions, options_from_env
+from entrypoint.options import RunOptions, options_from_env
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,12 +32,3 @@ EntrypointSettings = RunOptions
 def load_settings(environ: Mapping[str, str] | None = None) -> RunOptions:
     """Read the settings; a bad value becomes a SettingError (exit 78) naming the variable."""
     return options_from_env(os.environ if environ is None else environ)
-
-
-def selection_of(settings: RunOptions) -> Selection:
-    """What a shell/envsubst template substitutes (``--only``, ``--prefix``, ``--braced-only``)."""
-    return Selection(
-        names=frozenset(settings.only) if settings.only else None,
-        prefixes=tuple(settings.prefix),
-        braced_only=settings.braced_only,
-    )

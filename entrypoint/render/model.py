@@ -7,6 +7,10 @@ alone would cost more start-up than the whole render of a small template.
 
 from __future__ import annotations
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from entrypoint.options import RunOptions
+
 
 class Syntax:
     """The template syntaxes; the values are plain strings (``Syntax.SHELL == "shell"``)."""
@@ -99,3 +103,12 @@ class VariableUse:
     def __repr__(self) -> str:
         return (f"VariableUse(name={self.name!r}, line={self.line}, column={self.column}, "
                 f"default={self.default!r}, operator={self.operator!r})")
+
+
+def selection_of(settings: RunOptions) -> Selection:
+    """What a shell/envsubst template substitutes (``--only``, ``--prefix``, ``--braced-only``)."""
+    return Selection(
+        names=frozenset(settings.only) if settings.only else None,
+        prefixes=tuple(settings.prefix),
+        braced_only=settings.braced_only,
+    )

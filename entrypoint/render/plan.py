@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import TypeAlias
 
+    from entrypoint.render.writer import RenderedFile
+
     StrPath: TypeAlias = str | os.PathLike[str]
 
 
@@ -284,3 +286,11 @@ def _entry(path: str) -> str:
     """The directory entry ``path`` names: its directory resolved, its last component as it is."""
     absolute = os.path.abspath(path)
     return os.path.join(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute))
+
+
+def rendered_files(outputs: list[tuple[TemplateSpec, bytes, int]]) -> list[RenderedFile]:
+    """What the writer installs: every rendered template that has a destination."""
+    from entrypoint.render.writer import RenderedFile  # `check` never writes: it does not load the writer
+
+    return [RenderedFile(dest=spec.dest, data=data, mode=mode, create_dirs_under=spec.create_dirs_under)
+            for spec, data, mode in outputs if spec.dest is not None]

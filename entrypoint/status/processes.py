@@ -2,7 +2,7 @@
 
 psutil is imported by the caller through :func:`entrypoint.extras.require`
 and passed in, so this module imports nothing heavy and a missing extra is
-one line.  PID 1 has its own, smaller walker (``supervise/tree.py``): it
+one line.  PID 1 has its own, smaller walker (``supervise/parts/tree.py``): it
 needs only pids; ``status`` needs users, RSS, CPU and command lines on every
 platform psutil knows, which is its job.
 """

@@ -15,7 +15,7 @@ from entrypoint.errors import StatusUnavailable
 from entrypoint.status.cgroup import CgroupFigures
 from entrypoint.status.processes import ProcessRow, depth_of, is_entrypoint, process_tree
 from entrypoint.status.statefile import PublishedState
-from entrypoint.supervise.state import RUNNING
+from entrypoint.supervise.parts.state import RUNNING
 
 #: psutil derives a start time from boot time and clock ticks; allow for its rounding
 _START_SLACK = 2.0

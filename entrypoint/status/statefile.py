@@ -1,4 +1,4 @@
-"""Reading the state file PID 1 writes (``entrypoint/supervise/state.py``, format v1).
+"""Reading the state file PID 1 writes (``entrypoint/supervise/parts/state.py``, format v1).
 
 The writer is the only source of truth for the format; this side validates
 every field by hand (no pydantic, not even dataclasses: ``status`` runs as a
@@ -15,7 +15,7 @@ import os
 from typing import Any, NamedTuple, TypeGuard
 
 from entrypoint.errors import StatusUnavailable
-from entrypoint.supervise.state import DEFAULT_STATE_FILE, PHASES, VERSION
+from entrypoint.supervise.parts.state import DEFAULT_STATE_FILE, PHASES, VERSION
 
 STATE_FILE_VARIABLE = "ENTRYPOINT_STATE_FILE"
 

@@ -17,16 +17,16 @@ import os
 import time
 
 from entrypoint import log
-from entrypoint.supervise import signals, state, tree
-from entrypoint.supervise.options import RESTART_RELOAD, RunOptions
-from entrypoint.supervise.spawn import ExecFailed, spawn
+from entrypoint.options import RESTART_RELOAD, RunOptions
+from entrypoint.supervise.parts import signals, state, tree
+from entrypoint.supervise.parts.spawn import ExecFailed, spawn
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Protocol
 
-    from entrypoint.supervise.user import Identity
+    from entrypoint.supervise.parts.user import Identity
 
     class Reader(Protocol):
         """Something inside PID 1 woken by a real-time signal (inotify readiness)."""

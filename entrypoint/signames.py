@@ -1,9 +1,11 @@
-"""Signal numbers, names and masks for the PID-1 loop.
+"""Signal numbers and names: the vocabulary every room may read.
 
-Built on the C module ``_signal`` rather than :mod:`signal`: the public module
-wraps every number in an ``IntEnum``, which drags :mod:`enum`, :mod:`functools`
-and :mod:`collections` in and costs about 5 ms of start-up in a process whose
-start-up is a product feature.  Everything here is plain ``int``.
+The options table (``--rewrite-signal``, ``--reload-signal``), the service directories'
+``down-signal`` and the PID-1 loop all name signals; this is the one table of
+names.  Built on the C module ``_signal`` rather than :mod:`signal`: the public
+module wraps every number in an ``IntEnum``, which drags :mod:`enum`,
+:mod:`functools` and :mod:`collections` in and costs about 5 ms of start-up in a
+process whose start-up is a product feature.  Everything here is plain ``int``.
 """
 
 from __future__ import annotations
@@ -27,13 +29,6 @@ SIGTTIN: int = _signal.SIGTTIN
 SIGTTOU: int = _signal.SIGTTOU
 SIGRTMIN: int = _signal.SIGRTMIN
 SIGRTMAX: int = _signal.SIGRTMAX
-
-#: What an orchestrator sends to end the container (docker stop, Ctrl-C,
-#: Ctrl-\): receiving one of these means "no restarts, shut down".
-STOP_SIGNALS: frozenset[int] = frozenset({SIGTERM, SIGINT, SIGQUIT})
-
-sigwaitinfo = _signal.sigwaitinfo
-sigtimedwait = _signal.sigtimedwait
 
 
 def _names() -> dict[str, int]:
@@ -83,31 +78,3 @@ def parse(text: str, *, allow_zero: bool = False) -> int:
     if word in _BY_NAME:
         return _BY_NAME[word]
     raise ValueError(f"no such signal: {text!r}")
-
-
-def block_all() -> None:
-    """Block every catchable signal so that none is lost or acted on asynchronously.
-
-    Blocked signals are queued even for a namespace's PID 1, which the kernel
-    would otherwise shield from default-action signals: that is what lets a
-    TERM sent from outside reach us at all.
-    """
-    _signal.pthread_sigmask(_signal.SIG_BLOCK, all_signals())
-
-
-def unblock_all() -> None:
-    _signal.pthread_sigmask(_signal.SIG_SETMASK, set())
-
-
-def reset_dispositions() -> None:
-    """Default every handler: ignored signals survive exec, handlers do not.
-
-    CPython ignores SIGPIPE and SIGXFSZ at start-up; a child must not inherit that.
-    """
-    for signum in all_signals():
-        if signum in (SIGKILL, SIGSTOP):
-            continue
-        try:
-            _signal.signal(signum, _signal.SIG_DFL)
-        except (OSError, ValueError):
-            pass

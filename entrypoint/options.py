@@ -20,8 +20,8 @@ dumb-init does, so ``entrypoint nginx -g 'daemon off;'`` never reads ``-g``.
 
 from __future__ import annotations
 
+from entrypoint import signames as signals
 from entrypoint.errors import SettingError, UsageError
-from entrypoint.supervise import signals
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -20,7 +20,8 @@ import signal
 
 from entrypoint import log
 from entrypoint.errors import HookError
-from entrypoint.supervise.spawn import parse_environ, read_all
+from entrypoint.fdio import read_all
+from entrypoint.supervise.parts.spawn import parse_environ
 
 TYPE_CHECKING = False  # not `typing`: one import less in PID 1
 if TYPE_CHECKING:

@@ -24,9 +24,9 @@ import stat
 import time
 
 from entrypoint import log
-from entrypoint.supervise import inotify
-from entrypoint.supervise.options import split_env_list
-from entrypoint.supervise.results import read_records
+from entrypoint.options import split_env_list
+from entrypoint.supervise.parts import inotify
+from entrypoint.supervise.steps.results import read_records
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ class Watcher:
     def __init__(self, paths: list[str], *, render: Callable[[int], int | None], quiet_period: float = 0.2,
                  max_wait: float = 2.0, render_timeout: float = RENDER_TIMEOUT) -> None:
         """``render(result_fd)`` is the render step, run in a fork: 0 (or None) for success,
-        records of the changed files written to ``result_fd`` (see ``supervise/results.py``)."""
+        records of the changed files written to ``result_fd`` (see ``supervise/steps/results.py``)."""
         if quiet_period < 0 or max_wait < 0:
             raise ValueError("quiet_period and max_wait must not be negative")
         self.signum = WATCH_SIGNAL
@@ -184,8 +184,8 @@ class Watcher:
     def _child(self, report_fd: int) -> None:
         """In the fork: own process group (a timeout kills a --check-cmd with it), signals
         unblocked, no stdin; then the render step.  Never returns."""
-        from entrypoint.supervise import signals
-        from entrypoint.supervise.steps import _finish_child
+        from entrypoint.supervise.parts import signals
+        from entrypoint.supervise.steps.forks import _finish_child
 
         try:
             os.setpgid(0, 0)

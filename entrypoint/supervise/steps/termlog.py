@@ -20,7 +20,7 @@ import os
 
 from entrypoint import log
 from entrypoint.errors import ConfigError
-from entrypoint.supervise.spawn import write_all
+from entrypoint.fdio import write_all
 
 DEFAULT_PATH = "/dev/termination-log"
 #: the exit codes of a failed start (cli.md); anything else is the app's or a stop's

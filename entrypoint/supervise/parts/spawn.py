@@ -14,11 +14,12 @@ from __future__ import annotations
 import errno
 import os
 
-from entrypoint.supervise import signals
+from entrypoint.fdio import read_all, write_all
+from entrypoint.supervise.parts import signals
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from entrypoint.supervise.user import Identity
+    from entrypoint.supervise.parts.user import Identity
 
 #: An exec report starting with this is a failed switch of identity (``--user``), not of exec.
 _SWITCH = b"user:"
@@ -114,23 +115,6 @@ def spawn(argv: list[str], env: dict[str, str], ident: Identity | None = None) -
             raise SwitchFailed(argv[0], int(report[len(_SWITCH):].decode() or errno.EPERM), ident.spec)
         raise ExecFailed(argv[0], int(report.decode() or errno.ENOEXEC))
     return pid
-
-
-def read_all(fd: int) -> bytes:
-    """Everything until EOF (pipes from children: their environment, their exec error)."""
-    chunks: list[bytes] = []
-    while True:
-        data = os.read(fd, 4096)
-        if not data:
-            return b"".join(chunks)
-        chunks.append(data)
-
-
-def write_all(fd: int, data: bytes) -> None:
-    """All of ``data`` (a short write is resumed): the step reports, the state file, the termination log."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 def fork_step(env_out: bool) -> tuple[int, int | None]:

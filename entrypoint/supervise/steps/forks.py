@@ -14,15 +14,15 @@ import os
 
 from entrypoint import log, stdio
 from entrypoint.errors import EX_CONFIG, EntrypointError
-from entrypoint.supervise import signals, spawn, state
-from entrypoint.supervise.results import StepResult, read_records
+from entrypoint.supervise.parts import signals, spawn, state
+from entrypoint.supervise.steps.results import StepResult, read_records
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from entrypoint.options import RunOptions
     from entrypoint.supervise.loop import Supervisor
-    from entrypoint.supervise.options import RunOptions
 
 
 class StepFailed(Exception):
@@ -60,7 +60,7 @@ def render_work(opts: RunOptions, environ: dict[str, str], *, expand: bool = Fal
             _expand_into(opts, environ, result_fd)
         if not has_templates(opts):
             return 0
-        from entrypoint.render.prepare import render_step
+        from entrypoint.supervise.steps.render import render_step
 
         return render_step(opts, environ, result_fd)
 
@@ -70,8 +70,8 @@ def render_work(opts: RunOptions, environ: dict[str, str], *, expand: bool = Fal
 def _expand_into(opts: RunOptions, environ: dict[str, str], result_fd: int) -> None:
     """``--expand-args``: :func:`entrypoint.render.args.expand_args` against what the templates see."""
     from entrypoint.render.args import expand_args as expand
-    from entrypoint.render.prepare import environment
-    from entrypoint.supervise.results import write_records
+    from entrypoint.supervise.steps.render import environment
+    from entrypoint.supervise.steps.results import write_records
 
     log.info(f"expanding the arguments of {opts.command[0]!r}")
     write_records(result_fd, [("arg", word) for word in expand(opts.command, environment(opts, environ))])
@@ -143,7 +143,7 @@ def hooks(sup: Supervisor, env: dict[str, str]) -> dict[str, str]:
     assert memfd is not None
     if pid == 0:
         def work() -> None:
-            from entrypoint.supervise.hooks import run_hooks
+            from entrypoint.supervise.steps.hooks import run_hooks
 
             spawn.write_env(memfd, run_hooks(hooks_dir, env))
 
@@ -166,7 +166,7 @@ def waits(sup: Supervisor) -> None:
     pid, _ = spawn.fork_step(env_out=False)
     if pid == 0:
         def work() -> None:
-            from entrypoint.supervise.waits import wait_for
+            from entrypoint.supervise.steps.waits import wait_for
 
             wait_for(urls, timeout)
 

@@ -20,7 +20,7 @@ import os
 
 from entrypoint import log
 from entrypoint.errors import ConfigError
-from entrypoint.supervise import spawn, state
+from entrypoint.supervise.parts import spawn, state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def run_finish_hooks(sup: Supervisor, code: int, env: dict[str, str]) -> None:
 def _runner(finish_dir: str, env: dict[str, str], timeout: float) -> None:
     """Child side: every hook in turn, each bounded; always exits 0 (failures are logged)."""
     try:
-        from entrypoint.supervise.hooks import hook_files
+        from entrypoint.supervise.steps.hooks import hook_files
 
         for path in hook_files(finish_dir):
             if not path.endswith(SUFFIX):
@@ -84,7 +84,8 @@ def _runner(finish_dir: str, env: dict[str, str], timeout: float) -> None:
 def run_bounded(path: str, env: dict[str, str], timeout: float) -> int | None:
     """Run one hook; its exit code (negative: signal), or None when it was killed at ``timeout``."""
     from entrypoint.errors import HookError
-    from entrypoint.supervise import hooks, tree
+    from entrypoint.supervise.parts import tree
+    from entrypoint.supervise.steps import hooks
 
     log.info(f"finish hook: running {path}")
     try:

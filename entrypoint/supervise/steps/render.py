@@ -1,16 +1,16 @@
 """The render step of ``run``: plan, render all in memory, stage, check, install, report.
 
-It runs in a fork of PID 1 (see ``supervise/steps.py`` and
-``supervise/watch.py``), which imports this module only after the fork: the
+It runs in a fork of PID 1 (see ``supervise/steps/forks.py`` and
+``supervise/parts/watch.py``), which imports this module only after the fork: the
 render modules, and Jinja2 or pydantic when a template needs them, live and
 die with that child, and PID 1 never holds them.  No new interpreter is
 started, so a shell template costs a fork and a few light imports.
 
 The options are ``run``'s own, parsed once by PID 1 from the command line and
-the ``ENTRYPOINT_*`` variables (one table, ``supervise/options.py``); the
+the ``ENTRYPOINT_*`` variables (one table, ``options.py``); the
 variables the templates see are PID 1's original environment plus the
 ``--env-file`` files.  The result goes back as records
-(``supervise/results.py``): ``changed`` and ``unchanged`` destinations, which
+(``supervise/steps/results.py``): ``changed`` and ``unchanged`` destinations, which
 ``--watch`` uses to decide whether to send the reload signal.
 """
 
@@ -19,19 +19,19 @@ from __future__ import annotations
 import os
 
 from entrypoint import log
-from entrypoint.context.settings import selection_of
 from entrypoint.context.sources import Environment, parse_dotenv
 from entrypoint.errors import EX_CONFIG, OutputError
 from entrypoint.render.engine import render_specs
-from entrypoint.render.plan import TemplateSpec, plan_templates
-from entrypoint.render.writer import RenderedFile, Staging, stage_all
-from entrypoint.supervise.results import write_records
+from entrypoint.render.model import selection_of
+from entrypoint.render.plan import TemplateSpec, plan_templates, rendered_files
+from entrypoint.render.writer import Staging, stage_all
+from entrypoint.supervise.steps.results import write_records
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from entrypoint.supervise.options import RunOptions
+    from entrypoint.options import RunOptions
 
 
 def plan(opts: RunOptions) -> list[TemplateSpec]:
@@ -50,12 +50,6 @@ def environment(opts: RunOptions, environ: Mapping[str, str]) -> Environment:
     for path in opts.env_files:
         env.update(parse_dotenv(path))
     return env
-
-
-def rendered_files(outputs: list[tuple[TemplateSpec, bytes, int]]) -> list[RenderedFile]:
-    """What the writer installs: every rendered template that has a destination."""
-    return [RenderedFile(dest=spec.dest, data=data, mode=mode, create_dirs_under=spec.create_dirs_under)
-            for spec, data, mode in outputs if spec.dest is not None]
 
 
 def render_step(opts: RunOptions, environ: Mapping[str, str], result_fd: int | None) -> int:

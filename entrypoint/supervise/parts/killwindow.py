@@ -24,7 +24,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from entrypoint.supervise.options import RunOptions
+    from entrypoint.options import RunOptions
 
 MESOS_VAR = "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"
 MESOS_EXTRA = 2.0  # the agent's reap interval + 1 s, added to the kill policy's grace

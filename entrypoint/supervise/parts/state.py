@@ -21,7 +21,7 @@ import os
 import time
 
 from entrypoint import log
-from entrypoint.supervise.spawn import write_all
+from entrypoint.fdio import write_all
 
 DEFAULT_STATE_FILE = "/run/entrypoint/state.json"
 VERSION = 1

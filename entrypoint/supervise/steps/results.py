@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-from entrypoint.supervise.spawn import read_all, write_all
+from entrypoint.fdio import read_all, write_all
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -28,7 +28,7 @@ import stat
 
 from entrypoint import log
 from entrypoint.errors import ConfigError
-from entrypoint.supervise import inotify
+from entrypoint.supervise.parts import inotify
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
