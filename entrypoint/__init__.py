@@ -7,4 +7,4 @@ standard library only).  ``cli`` and ``commands`` only wire them together.
 This module must stay import-light: PID 1 imports it.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from entrypoint.commands.context_args import add_context_arguments, context_options, parse_ports
+from entrypoint.context.choices import ContextOptions, MarathonOptions
 from entrypoint.context.sources import (
-    ContextOptions,
-    MarathonOptions,
     build_environment,
     parse_dotenv,
     resolve_file_variables,
