@@ -199,9 +199,17 @@ def remove_leftovers(directory: StrPath) -> list[str]:
         return removed
     for entry in entries:
         ours = entry.name.startswith(TEMP_PREFIX) and entry.name.endswith(TEMP_SUFFIX)
-        if ours and _remove_if_abandoned(entry.path):
+        if ours and _is_regular(entry) and _remove_if_abandoned(entry.path):
             removed.append(entry.path)
     return removed
+
+
+def _is_regular(entry: os.DirEntry[str]) -> bool:
+    """We only ever create regular files; a device or FIFO by that name is not ours to open."""
+    try:
+        return entry.is_file(follow_symlinks=False)
+    except OSError:
+        return False
 
 
 def _remove_if_abandoned(path: str) -> bool:
@@ -318,10 +326,11 @@ class _DirectoryGone(Exception):
 def _make_temp(dest: str) -> tuple[int, str]:
     """A new hidden file next to ``dest`` (as :func:`tempfile.mkstemp`: O_EXCL, mode 0600), locked.
 
-    A cleaner (another writer's :func:`remove_leftovers`) may open the new
-    file and get its shared lock before we get ours: then it unlinks it, and
-    our blocking lock waits for it to finish.  So once locked, the name must
-    still be our file; else we take another.
+    Between our create and our lock, a cleaner (another writer's
+    :func:`remove_leftovers`) may open the new file and take its shared lock:
+    it will unlink it.  So a name we cannot lock at once, or that no longer is
+    our file once locked, is left to that cleaner and we take another; never a
+    blocking lock, which a stopped cleaner could hold for ever.
     """
     prefix = os.path.join(_parent(dest), f"{TEMP_PREFIX}{os.path.basename(dest)}-")
     for _ in range(100):
@@ -332,10 +341,12 @@ def _make_temp(dest: str) -> tuple[int, str]:
             continue
         try:
             st = os.fstat(fd)
-            if _lock(fd) and not _still_named(temp, st):
+            locked = _lock(fd)
+            if locked is None or (locked and not _still_named(temp, st)):
                 os.close(fd)
                 continue
         except BaseException:
+            _unlink_quietly(temp)
             os.close(fd)
             raise
         _held.add((st.st_dev, st.st_ino))
@@ -361,16 +372,22 @@ def _raise_open_file_limit() -> bool:
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and soft >= hard:
+    if soft == hard:
         return False
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (OSError, ValueError):
+        return False
     return True
 
 
-def _lock(fd: int) -> bool:
-    """Hold an exclusive lock on our temp file; False where the filesystem has none."""
+def _lock(fd: int) -> bool | None:
+    """Take an exclusive lock on our new temp file: True; False where the filesystem has no
+    locks; None if a cleaner holds it (it is unlinking the file)."""
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # only a cleaner can hold one, for a moment
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return None
     except OSError as exc:
         if exc.errno not in _NO_LOCKS:
             raise
