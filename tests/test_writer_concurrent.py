@@ -239,3 +239,26 @@ def test_many_files_beyond_a_low_soft_open_file_limit(tmp_path: Path) -> None:
     assert done.stdout.strip() == "200"
     assert all((tmp_path / f"f{i}.conf").read_bytes() == b"%d" % i for i in range(200))
     assert temps(tmp_path) == []
+
+
+def test_more_files_than_the_hard_open_file_limit_is_a_clean_error(tmp_path: Path) -> None:
+    """Beyond the hard limit: one line, nothing written, no temp file left."""
+    script = textwrap.dedent(
+        """
+        import resource, sys
+        from pathlib import Path
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+        from entrypoint.errors import OutputError
+        from entrypoint.render.writer import RenderedFile, write_all
+        root = Path(sys.argv[1])
+        try:
+            write_all([RenderedFile(root / f"f{i}.conf", b"%d" % i) for i in range(200)])
+        except OutputError as exc:
+            print(exc)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=base_env(), capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.endswith(": cannot create a temporary file: Too many open files\n"), done.stdout
+    assert list(tmp_path.iterdir()) == []
