@@ -8,6 +8,7 @@ render must remove.  Each destination must always be one writer's whole file.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pid1_helpers import base_env, needs_ns
+from tests.pid1_helpers import base_env, needs_ns, state_of, wait_until
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -104,21 +105,46 @@ BIG_FILES = 24
 BIG_COPIES = 8192  # 512 KiB per file: the stopped render is caught while staging
 
 
+def locked(temp: Path) -> bool:
+    """Whether someone holds a lock on ``temp`` (our shared probe is refused); a gone file is not."""
+    try:
+        fd = os.open(temp, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 def stop_while_staged(tdir: Path, out: Path, generation: str) -> tuple[subprocess.Popen[bytes], list[Path]]:
-    """Start a render and SIGSTOP it as soon as a temp file of its shows; returns it and its temps."""
-    for _ in range(20):
-        proc = start(tdir, out, generation)
-        deadline = time.monotonic() + 30
-        while not temps(out) and proc.poll() is None and time.monotonic() < deadline:
-            pass  # busy poll: the staging phase lasts milliseconds
+    """Start a render and SIGSTOP it as soon as a temp file of its shows; returns it and its temps.
+
+    A catch counts once the render is really stopped (the signal is asynchronous) and each of its
+    temp files is locked.  Caught between creating one and locking it, the render would rightly
+    lose that name to the next render's cleanup (and take another once continued): then it is
+    continued and caught again a moment later.
+    """
+    deadline = time.monotonic() + 60
+    proc = start(tdir, out, generation)
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:  # finished before a catch: it left nothing; again
+            assert proc.returncode == 0 and temps(out) == []
+            proc = start(tdir, out, generation)
+        if not temps(out):
+            continue  # busy poll: the staging phase lasts milliseconds
         os.kill(proc.pid, signal.SIGSTOP)
+        wait_until(lambda pid=proc.pid: state_of(pid) in ("stopped", "zombie", None), 10,
+                   "the render to stop")
         staged = temps(out)
-        if staged and proc.poll() is None:
+        if staged and proc.poll() is None and all(locked(temp) for temp in staged):
             return proc, staged
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.communicate(timeout=30)
-        for temp in temps(out):  # a kill that came after the commit's last rename cannot leave one
-            pytest.fail(f"a temp file outlived its render: {temp}")
+        os.kill(proc.pid, signal.SIGCONT)
+    proc.kill()
+    proc.communicate(timeout=30)
     pytest.fail("never caught the render with a temp file staged")
 
 

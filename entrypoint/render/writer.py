@@ -215,8 +215,8 @@ def _is_regular(entry: os.DirEntry[str]) -> bool:
 def _remove_if_abandoned(path: str) -> bool:
     """Unlink ``path`` if no live writer holds it: we get a shared lock on it, or (where that cannot
     be asked) it is old.  The unlink happens under our lock, and only if the name still is the
-    file we probed; a writer that created it a moment ago is waiting for that lock and will see
-    its file gone and take another name."""
+    file we probed; a writer that created it a moment ago, and had not locked it yet, cannot lock
+    it now (or, once we are done, finds its name gone) and takes another name."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:  # not ours to open (another user's, a symlink): only its age can tell
@@ -312,7 +312,7 @@ def _make_missing(missing: list[str], staging: Staging) -> None:
             raise OutputError(f"{directory}: cannot create directory: it exists and is not a directory"
                               ) from None
         except FileNotFoundError:
-            raise
+            raise  # the one above is gone: _make_parents looks again
         except OSError as exc:
             raise OutputError(f"{directory}: cannot create directory: {exc.strerror}"
                               f"{not_writable_remedy(exc, directory)}") from None
