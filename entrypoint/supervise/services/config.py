@@ -9,7 +9,7 @@ as ``DIR/NAME/FILE: message`` lines, so ``check --services-dir`` in CI and
 them all in one go rather than one per container start.
 
 Nothing here resolves users or connects anywhere: ``user`` is checked for
-its form only (the runtime resolves it with :mod:`entrypoint.supervise.user`),
+its form only (the runtime resolves it with :mod:`entrypoint.supervise.parts.user`),
 ``ready`` with the ``--wait`` parser.  Imported by PID 1: standard library
 only, plain classes with ``__slots__``.
 """
@@ -19,8 +19,8 @@ from __future__ import annotations
 import os
 
 from entrypoint.errors import ServicesError, UsageError
-from entrypoint.supervise import signals
-from entrypoint.supervise.waits import parse_wait_url
+from entrypoint.supervise.parts import signals
+from entrypoint.supervise.steps.waits import parse_wait_url
 
 DEFAULT_TIMEOUT_UP = 30.0
 DEFAULT_RESTART = "always"
