@@ -378,8 +378,15 @@ def options_from_env(environ: Mapping[str, str]) -> RunOptions:
     return opts
 
 
-def parse_run_args(argv: list[str], environ: Mapping[str, str]) -> RunOptions:
-    """Environment first (defaults), then the command line on top."""
+NO_COMMAND = "run: no command given (usage: entrypoint run [OPTIONS] [--] COMMAND [ARG...])"
+
+
+def parse_run_args(argv: list[str], environ: Mapping[str, str], *,
+                   command_optional: bool = False) -> RunOptions:
+    """Environment first (defaults), then the command line on top.
+
+    ``command_optional``: the caller checks for COMMAND itself (``run`` with services needs none).
+    """
     opts = RunOptions()
     parser = _Parser(opts)
     _apply_environment(parser, environ)
@@ -387,8 +394,8 @@ def parse_run_args(argv: list[str], environ: Mapping[str, str]) -> RunOptions:
     for option, value in pairs:
         parser.apply(option, value, option, from_cli=True)
     opts.command = command
-    if not command and not opts.help:
-        raise UsageError("run: no command given (usage: entrypoint run [OPTIONS] [--] COMMAND [ARG...])")
+    if not command and not opts.help and not command_optional:
+        raise UsageError(NO_COMMAND)
     if opts.restart_delay_max < opts.restart_delay:
         opts.restart_delay_max = opts.restart_delay
     return opts
