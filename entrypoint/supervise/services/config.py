@@ -129,6 +129,14 @@ def problems(services_dir: str) -> tuple[list[Service], list[ServiceProblem]]:
     return services, found
 
 
+def names(services_dir: str) -> list[str]:
+    """The service names in ``services_dir``, valid or not, sorted (none when it cannot be read)."""
+    try:
+        return _service_names(services_dir)
+    except OSError:
+        return []
+
+
 def load(services_dir: str) -> list[Service]:
     """The services, or :class:`ServicesError` (exit 78) with one line per problem."""
     services, found = problems(services_dir)
