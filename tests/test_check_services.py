@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from entrypoint.supervise.options import DEFAULT_SERVICES_DIR, parse_run_args
+from entrypoint.options import DEFAULT_SERVICES_DIR, parse_run_args
 from tests.pid1_helpers import base_env
 from tests.test_imports import HEAVY, LIGHT_PATH_AVOIDS, imported_by, top_level
 from tests.test_services_config import BAD, service

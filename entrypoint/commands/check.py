@@ -32,7 +32,7 @@ from entrypoint.errors import EX_CONFIG, ConfigError, TemplateError, UsageError
 from entrypoint.render.engine import render_specs
 from entrypoint.render.model import TEMPLATE_SUFFIXES
 from entrypoint.render.plan import TemplateSpec, plan_argument, plan_directory
-from entrypoint.supervise.options import env_name
+from entrypoint.options import env_name
 
 
 def build_parser() -> argparse.ArgumentParser:
