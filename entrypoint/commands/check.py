@@ -29,10 +29,10 @@ from entrypoint.commands.render import add_render_options, selection_from
 from entrypoint.commands.watch_args import add_watch_options
 from entrypoint.context.settings import EntrypointSettings, load_settings
 from entrypoint.errors import EX_CONFIG, ConfigError, TemplateError, UsageError
+from entrypoint.options import env_name
 from entrypoint.render.engine import render_specs
 from entrypoint.render.model import TEMPLATE_SUFFIXES
 from entrypoint.render.plan import TemplateSpec, plan_argument, plan_directory
-from entrypoint.options import env_name
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -299,6 +299,9 @@ class Supervisor:
             changed = self._start_due(now) or changed
             changed = self._check_start(now) or changed
         elif stage == State.DRAINING:
+            if not any(u.alive for u in self.units):
+                self._forward_stop(self.held)  # everything ended meanwhile: nothing to hold
+                return True
             if now >= self.until:
                 log.info("stop delay over: forwarding the stop signal")
                 self._forward_stop(self.held)

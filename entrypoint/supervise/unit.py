@@ -16,6 +16,7 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from entrypoint.options import RunOptions
+    from entrypoint.supervise.parts.state import Value
     from entrypoint.supervise.parts.user import Identity
 
 # What a unit is (``Unit.kind``): it decides which signals reach it and how it is named.
@@ -37,15 +38,12 @@ class Unit:
     """One supervised program and its supervision state."""
 
     __slots__ = (
-        # what it is
-        "argv", "cwd", "dependants", "dependencies", "env", "essential", "finish", "identity", "kind",
-        "name", "notification_fd", "ready_url", "restart", "stop_signal", "stoppable", "timeout_up",
-        # the backoff policy (--restart-delay, --restart-delay-max, --restart-max, --restart-reset)
-        "delay_first", "delay_max", "restart_max", "restart_reset",
-        # where it is
-        "delay", "failed_start", "finish_args", "finish_kill_at", "finish_pid", "in_a_row", "kill_at",
-        "last_exit_code", "pid", "ready_at", "ready_pid", "reload_restart", "restarts", "retry_at",
-        "signalled", "started", "started_at", "state", "status",
+        "argv", "cwd", "delay", "delay_first", "delay_max", "dependants", "dependencies", "env",
+        "essential", "failed_start", "finish", "finish_args", "finish_kill_at", "finish_pid", "identity",
+        "in_a_row", "kill_at", "kind", "last_exit_code", "name", "notification_fd", "pid", "ready_at",
+        "ready_pid", "ready_url", "reload_restart", "restart", "restart_max", "restart_reset",
+        "restarts", "retry_at", "signalled", "started", "started_at", "state", "status", "stop_signal",
+        "stoppable", "timeout_up",
     )
 
     def __init__(self, kind: str, name: str, argv: list[str], env: dict[str, str], *,
@@ -132,7 +130,7 @@ class Unit:
         self.delay = min(delay * 2, self.delay_max)
         return delay
 
-    def document(self) -> dict[str, str | int | None]:
+    def document(self) -> dict[str, Value]:
         """The state file's entry for a service."""
         return {"name": self.name, "state": self.state, "pid": self.pid, "restarts": self.restarts,
                 "last_exit_code": self.last_exit_code}

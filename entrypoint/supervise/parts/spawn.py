@@ -111,7 +111,8 @@ class ChildSetup:
         base = max([3, *self.fds]) + 1
         report_fd = fcntl.fcntl(report_fd, fcntl.F_DUPFD_CLOEXEC, base)
         # First every source above every target, so that no dup2 overwrites a source still needed.
-        moved = {target: fcntl.fcntl(source, fcntl.F_DUPFD_CLOEXEC, base) for target, source in self.fds.items()}
+        moved = {target: fcntl.fcntl(source, fcntl.F_DUPFD_CLOEXEC, base)
+                 for target, source in self.fds.items()}
         for target, source in moved.items():
             os.dup2(source, target)  # the copy is not close-on-exec: the program keeps it
         null = os.open(os.devnull, os.O_RDONLY)
