@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from entrypoint.supervise import signals
+from entrypoint.supervise.parts import signals
 from entrypoint.supervise.services import config
 from tests.test_services_config import service
 
