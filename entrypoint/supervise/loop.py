@@ -344,7 +344,7 @@ class Supervisor:
             if unit.state != STARTING or unit.pid is not None or unit.ready_pid is not None \
                     or unit.finish_pid is not None:
                 continue
-            if all(by_name[d].state == READY for d in unit.dependencies if d in by_name):
+            if all(by_name[d].settled for d in unit.dependencies if d in by_name):
                 self._start(unit, now)
                 changed = True
                 if self.stopping:
@@ -411,7 +411,7 @@ class Supervisor:
     def _ready(self, unit: Unit) -> None:
         if unit.state != STARTING:
             return
-        unit.state, unit.ready_at = READY, None
+        unit.state, unit.ready_at, unit.was_ready = READY, None, True
         if unit.kind == SERVICE:
             log.info(f"{unit.label}: ready")
         if self.on_started is not None and self._all_started():
@@ -420,7 +420,7 @@ class Supervisor:
 
     def _all_started(self) -> bool:
         """The start is complete: every service ready, and the app (if any) started."""
-        return all(u.state == READY or (u.kind == APP and u.started) for u in self.units)
+        return all(u.settled or (u.kind == APP and u.started) for u in self.units)
 
     def _readiness(self) -> bool:
         """Services that wrote their notification newline."""
@@ -482,7 +482,8 @@ class Supervisor:
         for unit in self.units:
             if unit.state != STARTING or unit.pid is not None:
                 continue
-            gone = [d for d in unit.dependencies if d in by_name and by_name[d].state == DOWN]
+            gone = [d for d in unit.dependencies
+                    if d in by_name and by_name[d].state == DOWN and not by_name[d].was_ready]
             if not gone:
                 continue
             if not unit.started:
