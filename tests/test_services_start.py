@@ -7,6 +7,7 @@ their events to one log; the state file says where each service is.
 from __future__ import annotations
 
 import signal
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,21 @@ def _env() -> dict[str, str]:
     from tests.pid1_helpers import base_env
 
     return base_env()
+
+
+def test_a_service_user_runs_it_as_that_user_with_its_home() -> None:
+    # not under tmp_path: pytest's base directory is root's alone (0700), daemon could not reach run
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        root = Path(tmp)
+        root.chmod(0o755)
+        log, services = root / "log", root / "s"
+        log.touch()
+        log.chmod(0o666)
+        service(services, "low", f'echo "$(id -u):$(id -g) $HOME" >> {log}\nexec sleep 60\n',
+                user="daemon\n")
+        service(services, "root", f'echo "$(id -u) $HOME" >> {log}\nexec sleep 60\n')
+        done = run_ns(["--services-dir", str(services), "--", "/bin/sh", "-c",
+                       f"while [ $(wc -l < {log}) -lt 2 ]; do sleep 0.02; done"],
+                      env={**_env(), "HOME": "/root"})
+        assert done.returncode == 0, done.stderr
+        assert sorted(events(log)) == ["0 /root", "1:1 /usr/sbin"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.pid1_helpers import Runtime, needs_ns, run_ns, wait_until
-from tests.services_helpers import events, service, wait_event
+from tests.services_helpers import events, service, service_state, state, wait_event
 
 pytestmark = [needs_ns, pytest.mark.timeout(60)]
 
@@ -41,6 +41,20 @@ def test_the_app_stops_first_then_services_in_reverse_dependency_order(tmp_path:
     assert stops[0] == "app-term"
     assert stops.index("web-term") < stops.index("api-term") < stops.index("db-term")
     assert sorted(stops) == ["api-term", "app-term", "cron-term", "db-term", "web-term"]
+
+
+def test_the_stop_delay_keeps_everything_running_until_a_second_stop_signal(tmp_path: Path) -> None:
+    log, st, services = tmp_path / "log", tmp_path / "state.json", tmp_path / "s"
+    service(services, "svc", _loop("svc", log))
+    with Runtime(["--services-dir", str(services), "--state-file", str(st), "--stop-delay", "300",
+                  "--", "/bin/sh", "-c", _loop("app", log)]) as rt:
+        wait_event(log, "app")
+        rt.signal(signal.SIGTERM)
+        wait_until(lambda: state(st).get("phase") == "stopping", 15, "phase stopping")
+        assert service_state(st, "svc")["state"] == "ready" and "-term" not in " ".join(events(log))
+        rt.signal(signal.SIGTERM)  # a second one ends the delay
+        assert rt.wait() == 0
+    assert [line for line in events(log) if line.endswith("-term")] == ["app-term", "svc-term"]
 
 
 def test_down_signal_is_what_a_service_gets(tmp_path: Path) -> None:
