@@ -158,3 +158,21 @@ def test_finish_arguments_match_s6(tmp_path: Path) -> None:
         assert rt.wait() == 143
     assert events(s6_log) == ["3 0", "up", "256 15"]
     assert events(our_log) == events(s6_log)
+
+
+def test_watch_reloads_the_app_and_leaves_the_services_alone(tmp_path: Path) -> None:
+    log, services, template, out = tmp_path / "log", tmp_path / "s", tmp_path / "t.tmpl", tmp_path / "out"
+    template.write_text("v=1\n")
+    service(services, "svc", f"trap 'echo svc-hup >> {log}' HUP\necho svc >> {log}\n"
+            "while :; do sleep 0.05; done\n")
+    app = f"trap 'echo app-hup >> {log}' HUP; echo app >> {log}; while :; do sleep 0.05; done"
+    with Runtime(["--services-dir", str(services), "--watch", "--watch-quiet", "0.05",
+                  "--template", f"{template}:{out}", "--", "/bin/sh", "-c", app]) as rt:
+        wait_event(log, "app")
+        wait_event(log, "svc")
+        template.write_text("v=2\n")
+        wait_event(log, "app-hup")
+        assert out.read_text() == "v=2\n"
+        rt.signal(signal.SIGTERM)
+        assert rt.wait() == 143
+    assert "svc-hup" not in events(log)

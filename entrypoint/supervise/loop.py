@@ -475,30 +475,23 @@ class Supervisor:
             self.notifications.close(self._notify_fds.pop(unit.name, None))
 
     def _check_start(self, now: float) -> bool:
-        """A unit that waits for a dependency that is down for good: it can never start."""
+        """A unit waits for a dependency that ended for good without ever being ready: it can
+        never start, so the start cannot complete (exit 69).  (A unit that started once had every
+        dependency ready then, and a unit that was ready once never blocks anyone again.)"""
         if self.stopping:
             return False
         by_name = {u.name: u for u in self.units}
         for unit in self.units:
             if unit.state != STARTING or unit.pid is not None:
                 continue
-            gone = [d for d in unit.dependencies
-                    if d in by_name and by_name[d].state == DOWN and not by_name[d].was_ready]
-            if not gone:
-                continue
-            if not unit.started:
-                dep = by_name[gone[0]]
-                log.error(f"{dep.label} is down for good before it was ready: "
-                          f"{unit.label} cannot start; stopping (exit {EX_START_FAILED})")
-                self.cannot_start = dep
-                self._begin_stop(0, None)
-                return True
-            log.error(f"{unit.label}: not restarted: {by_name[gone[0]].label} is down for good")
-            unit.state = DOWN
-            if unit.essential:
-                self.cause = unit
-                self._begin_stop(0, unit)
-            return True
+            for name in unit.dependencies:
+                dep = by_name.get(name)
+                if dep is not None and dep.state == DOWN and not dep.was_ready:
+                    log.error(f"{dep.label} is down for good and was never ready: "
+                              f"{unit.label} cannot start; stopping (exit {EX_START_FAILED})")
+                    self.cannot_start = dep
+                    self._begin_stop(0, None)
+                    return True
         return False
 
     # -- ends ------------------------------------------------------------------------
