@@ -539,6 +539,8 @@ class Supervisor:
             if not self.stopping:
                 self._run_finish(unit, now)
         if self.stopping:
+            if unit.kind == SERVICE:
+                log.info(f"{unit.label} exited with {raw}")
             unit.state = DOWN
             return
         if unit.reload_restart:
