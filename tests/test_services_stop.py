@@ -2,7 +2,8 @@
 
 ``finish`` gets s6's two arguments; real s6 (``s6-supervise``, Debian's s6
 package) is the oracle where it is installed: the same service directory
-under both must hand its ``finish`` the same arguments.
+under both must hand its ``finish`` the same arguments, and count as ready
+(``notification-fd``) at the same point.
 """
 
 from __future__ import annotations
@@ -176,3 +177,52 @@ def test_watch_reloads_the_app_and_leaves_the_services_alone(tmp_path: Path) -> 
         rt.signal(signal.SIGTERM)
         assert rt.wait() == 143
     assert "svc-hup" not in events(log)
+
+
+def _svstat(directory: Path) -> str:
+    done = subprocess.run(["s6-svstat", "-o", "up,ready", str(directory)], capture_output=True, text=True,
+                          timeout=10)
+    return done.stdout.strip()
+
+
+@pytest.mark.skipif(S6 is None, reason="s6 (s6-supervise) is not installed")
+@pytest.mark.parametrize("then", ["echo >&3", "exec 3>&-"])
+def test_notification_fd_readiness_matches_s6(tmp_path: Path, then: str) -> None:
+    """Data without a newline is not ready under either; the newline makes it ready under both,
+    the fd closed without one leaves it not ready under both."""
+    def make(root: Path, log: Path, go: Path) -> Path:
+        return service(root, "svc", f"printf partial >&3\necho partial >> {log}\n"
+                       f"while [ ! -e {go} ]; do sleep 0.02; done\n{then}\necho after >> {log}\n"
+                       "exec sleep 60\n", notification_fd="3\n")
+
+    verdicts: dict[str, list[bool]] = {}
+    s6_log, s6_go = tmp_path / "s6.log", tmp_path / "s6.go"
+    directory = make(tmp_path / "s6", s6_log, s6_go)
+    assert S6 is not None
+    with subprocess.Popen([S6, str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as sup:
+        try:
+            wait_event(s6_log, "partial")
+            before = _svstat(directory) == "true true"
+            s6_go.touch()
+            wait_event(s6_log, "after")
+            if then.startswith("echo"):
+                wait_until(lambda: _svstat(directory) == "true true", 10, "s6: ready")
+            verdicts["s6"] = [before, _svstat(directory) == "true true"]
+            subprocess.run(["s6-svc", "-dx", str(directory)], check=True, timeout=10)
+            sup.wait(15)
+        finally:
+            sup.kill()
+    log, go, st = tmp_path / "ours.log", tmp_path / "ours.go", tmp_path / "state.json"
+    make(tmp_path / "ours", log, go)
+    with Runtime(["--services-dir", str(tmp_path / "ours"), "--state-file", str(st)]) as rt:
+        wait_event(log, "partial")
+        before = service_state(st, "svc").get("state") == "ready"
+        go.touch()
+        wait_event(log, "after")
+        if then.startswith("echo"):
+            wait_until(lambda: service_state(st, "svc").get("state") == "ready", 10, "ours: ready")
+        verdicts["ours"] = [before, service_state(st, "svc").get("state") == "ready"]
+        rt.signal(signal.SIGTERM)
+        assert rt.wait() == 0
+    assert verdicts["s6"] == [False, then.startswith("echo")]
+    assert verdicts["ours"] == verdicts["s6"]
