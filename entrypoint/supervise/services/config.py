@@ -20,7 +20,6 @@ import os
 
 from entrypoint.errors import ServicesError, UsageError
 from entrypoint.supervise import signals
-from entrypoint.supervise.waits import parse_wait_url
 
 DEFAULT_TIMEOUT_UP = 30.0
 DEFAULT_RESTART = "always"
@@ -344,6 +343,8 @@ class _ServiceDir:
             self.problem("ready", "expected one --wait URL (tcp://, http(s)://, unix://, file://), "
                                   f"found {len(urls)}")
             return None
+        from entrypoint.supervise.waits import parse_wait_url  # only for a ready file: PID 1 stays small
+
         try:
             parse_wait_url(urls[0])
         except UsageError as exc:
