@@ -109,14 +109,14 @@ def problems(services_dir: str) -> tuple[list[Service], list[ServiceProblem]]:
     shown = services_dir.rstrip("/") or "/"
     found: list[ServiceProblem] = []
     try:
-        names = _service_names(services_dir)
+        listed = _service_names(services_dir)
     except FileNotFoundError:
         return [], []
     except OSError as exc:
         return [], [ServiceProblem(shown, f"cannot read the services directory: {_reason(exc)}")]
-    readers = [_ServiceDir(shown, services_dir, name) for name in names]
+    readers = [_ServiceDir(shown, services_dir, name) for name in listed]
     parsed = [reader.parse() for reader in readers]
-    known = set(names)
+    known = set(listed)
     for reader in readers:
         reader.check_dependencies(known)
     cycles = _cycles(readers)
