@@ -293,10 +293,6 @@ def test_no_templates_means_no_render_child(tmp_path: Path) -> None:
     assert b"rendering" not in done.stderr
 
 
-HOOKS = Path(__file__).parent.parent / "entrypoint" / "supervise" / "hooks.py"
-
-
-@pytest.mark.skipif(not HOOKS.exists(), reason="hooks not available yet")
 def test_hooks_run_before_the_start_and_export_env(tmp_path: Path) -> None:
     hooks = tmp_path / "hooks"
     hooks.mkdir()
@@ -314,10 +310,6 @@ def test_hooks_run_before_the_start_and_export_env(tmp_path: Path) -> None:
     assert b"started" not in done.stdout
 
 
-WAITS = Path(__file__).parent.parent / "entrypoint" / "supervise" / "waits.py"
-
-
-@pytest.mark.skipif(not WAITS.exists(), reason="waits not available yet")
 def test_wait_timeout_exits_69_and_starts_nothing(tmp_path: Path) -> None:
     marker = tmp_path / "started"
     done = run_ns(["--wait", f"file://{tmp_path}/never", "--wait-timeout", "0.3", "--",
@@ -327,7 +319,6 @@ def test_wait_timeout_exits_69_and_starts_nothing(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
-@pytest.mark.skipif(not WAITS.exists(), reason="waits not available yet")
 def test_stop_during_a_start_up_step_ends_it(tmp_path: Path) -> None:
     marker = tmp_path / "started"
     args = ["--signal-group", "--grace-period", "30", "--wait", f"file://{tmp_path}/never",
