@@ -87,6 +87,8 @@ BAD: dict[str, tuple[Setup, str, str]] = {
                     "unknown service 'ghost'"),
     "unknown-dep-d": (lambda r, n: service(r, n, deps_d=("phantom",)), "dependencies.d/phantom",
                       "unknown service 'phantom'"),
+    "s6-overlay-base": (lambda r, n: service(r, n, deps_d=("base",)), "dependencies.d/base",
+                        "s6-overlay's base bundle"),
     "self-dep": (lambda r, n: service(r, n, dependencies="self-dep\n"), "dependencies",
                  "self-dep depends on itself"),
     "deps-d-file": (_deps_d_file, "dependencies.d", "not a directory"),

@@ -313,6 +313,10 @@ class _ServiceDir:
         for dep, file in self.dep_sources.items():
             if dep == self.name:
                 self.problem(file, f"{self.name} depends on itself")
+            elif dep == "base" and file == "dependencies.d/base":
+                # s6-overlay's own bundle: every copied s6-rc.d longrun has this file
+                self.problem(file, "unknown service 'base' (s6-overlay's base bundle: here templates, hooks "
+                                   "and waits always come first; delete dependencies.d/base)")
             elif dep not in known:
                 self.problem(file, f"unknown service {dep!r} (no directory of that name)")
 
