@@ -230,8 +230,8 @@ def test_the_tree_ships_no_sources_tests_or_caches(tree: Path) -> None:
     names = [p.name for p in tree.rglob("*")]
     assert not [n for n in names if n.endswith((".py", ".h", ".a", ".pc"))
                 or n in ("__pycache__", "test", "tests")]
-    left_out = ("tkinter", "idlelib", "ensurepip", "lib2to3", "distutils", "pydoc_data", "sqlite3", "_sqlite3",
-                "curses", "_curses")
+    left_out = ("tkinter", "idlelib", "ensurepip", "lib2to3", "distutils", "pydoc_data", "sqlite3",
+                "_sqlite3", "curses", "_curses")
     assert not [n for n in names if n.split(".")[0] in left_out]
 
 
@@ -242,7 +242,8 @@ def test_from_scratch_read_only_root_with_only_busybox(tree: Path, tmp_path: Pat
     root = scratch_root(tree, tmp_path)
     (root / "etc/app.conf.j2").write_text("port={{ env.PORT | int + 1 }} {{ getenv('MISSING', 'dflt') }}\n")
     setup = (f"mount --bind {root} {root} && mount -o remount,bind,ro {root}"
-             f" && mount -t tmpfs tmpfs {root}/tmp && mount -t proc proc {root}/proc && exec chroot {root} /{HOME}/bin/entrypoint run"
+             f" && mount -t tmpfs tmpfs {root}/tmp && mount -t proc proc {root}/proc"
+             f" && exec chroot {root} /{HOME}/bin/entrypoint run"
              " --template /etc/app.conf.j2:/tmp/app.conf -- sh -c"
              " 'cat /tmp/app.conf; echo ppid=$PPID; touch /opt/entrypoint/x 2>/tmp/err || echo read-only'")
     done = subprocess.run(["unshare", "--mount", "--pid", "--fork", "sh", "-c", setup], capture_output=True,
