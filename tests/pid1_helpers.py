@@ -35,8 +35,6 @@ def prog(name: str) -> list[str]:
 # scripts/test runs the PID-1 suite a second time against the bundle (docs/bundle.md):
 # ENTRYPOINT_TEST_EXE=/.../opt/entrypoint/bin/entrypoint.
 TEST_EXE = os.environ.get("ENTRYPOINT_TEST_EXE", "")
-not_with_bundle = pytest.mark.skipif(bool(TEST_EXE), reason="reads `python -X importtime`: the bundle's "
-                                     "interpreter takes no Python options")
 
 
 def entrypoint_exe() -> list[str]:

@@ -1,0 +1,94 @@
+"""The bundle in real images (podman): Dockerfile.bundle, and a FROM-scratch image with only the
+bundle and a static busybox serving a page the entrypoint rendered (examples/bundle-busybox).
+
+Skipped without podman (on CI, CI=true, it must run: see tests/test_container.py's rules).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.container_support import (
+    BASE_IMAGE,
+    ROOT,
+    NoAnswer,
+    Podman,
+    Unavailable,
+    ca_mount,
+    check_tools,
+    container_logs,
+    ensure_base_tarball,
+    image_size_mb,
+    run_flags,
+    ulimit_flags,
+    wait_http,
+)
+from tests.pid1_helpers import free_port
+from tests.test_container import unavailable
+
+pytestmark = [pytest.mark.container, pytest.mark.slow, pytest.mark.timeout(900)]
+
+BUNDLE_IMAGE = "localhost/entrypoint-bundle:test"
+BUSYBOX_IMAGE = "localhost/entrypoint-example-bundle-busybox:test"
+
+
+@pytest.fixture(scope="module")
+def podman() -> Iterator[Podman]:
+    try:
+        check_tools()
+        engine = Podman()
+        tarball = ensure_base_tarball(engine.timings)
+        if not engine.image_exists(BASE_IMAGE):
+            engine.timed("import base", "import", str(tarball), BASE_IMAGE)
+        build = ["build", "--pull=never", "--layers", "--network", "host", *ulimit_flags(), *ca_mount(),
+                 "--build-arg", f"BASE={BASE_IMAGE}"]
+        engine.timed("build Dockerfile.bundle", *build, "-f", str(ROOT / "Dockerfile.bundle"),
+                     "-t", BUNDLE_IMAGE, str(ROOT), timeout=600)
+        example = ROOT / "examples/bundle-busybox"
+        engine.timed("build bundle-busybox", *build, "--build-arg", f"BUNDLE={BUNDLE_IMAGE}",
+                     "-f", str(example / "Dockerfile"), "-t", BUSYBOX_IMAGE, str(example), timeout=300)
+    except (Unavailable, RuntimeError, OSError) as exc:
+        unavailable(exc)
+    yield engine
+    engine("image", "prune", "--force", timeout=120, check=False)
+
+
+def test_the_bundle_image_holds_only_the_tree(podman: Podman) -> None:
+    out = podman("run", "--rm", *run_flags(), BUNDLE_IMAGE, "--version", timeout=60).stdout
+    assert out.startswith("entrypoint ") and "(bundle, CPython 3." in out
+    assert image_size_mb(podman, BUNDLE_IMAGE) < 40
+    layers = podman("image", "inspect", BUNDLE_IMAGE, "--format", "{{len .RootFS.Layers}}").stdout.strip()
+    assert layers == "1"  # FROM scratch + one COPY: nothing of the builder
+
+
+def test_from_scratch_busybox_serves_the_rendered_page(podman: Podman) -> None:
+    port, name = free_port(), f"entrypoint-bundle-{uuid.uuid4().hex[:8]}"
+    podman("run", "-d", "--name", name, "--net", "host", *run_flags(), "-e", f"PORT={port}",
+           "-e", "GREETING=Grüß dich", BUSYBOX_IMAGE, timeout=60)
+    try:
+        try:
+            body = wait_http(podman, name, port, timeout=30)
+        except NoAnswer as exc:
+            pytest.fail(str(exc))
+        assert "<h1>Grüß dich from a FROM-scratch image</h1>" in body
+        assert f"port {port}," in body
+        # PID 1 is the bundle's interpreter, httpd its direct child
+        stats = podman("exec", name, "/bin/busybox", "sh", "-c", "cat /proc/[0-9]*/stat", timeout=30).stdout
+        procs = {}  # pid -> (comm, ppid)
+        for line in stats.splitlines():
+            pid, _, rest = line.partition(" (")
+            comm, _, tail = rest.rpartition(") ")
+            procs[int(pid)] = (comm, tail.split()[1])
+        assert procs[1][0] == "entrypoint", stats
+        assert ("busybox", "1") in procs.values(), stats  # httpd
+        sent = time.monotonic()
+        podman("kill", "--signal", "TERM", name, timeout=30)
+        code = podman("wait", name, timeout=30).stdout.strip()
+        assert code in ("0", "143"), container_logs(podman, name)
+        assert time.monotonic() - sent < 10
+    finally:
+        podman("rm", "-f", "-t", "0", name, check=False, timeout=60)
