@@ -130,6 +130,27 @@ def ensure_images(podman: Podman) -> None:
     build_example(podman, "reference-deployment", REFERENCE_IMAGE)
 
 
+BUNDLE_IMAGE = "localhost/entrypoint-bundle:test"
+REFERENCE_BUNDLE_IMAGE = "localhost/entrypoint-example-reference-bundle:test"
+BUSYBOX_IMAGE = "localhost/entrypoint-example-bundle-busybox:test"
+
+
+def ensure_bundle_images(podman: Podman) -> None:
+    """Dockerfile.bundle, then the examples on it: FROM-scratch busybox, the reference deployment."""
+    tarball = ensure_base_tarball(podman.timings)
+    if not podman.image_exists(BASE_IMAGE):
+        podman.timed("import base", "import", str(tarball), BASE_IMAGE)
+    build = ["build", "--pull=never", "--layers", "--network", "host", *ulimit_flags(), *ca_mount(),
+             "--build-arg", f"BASE={BASE_IMAGE}"]
+    podman.timed("build Dockerfile.bundle", *build, "-f", str(ROOT / "Dockerfile.bundle"), "-t", BUNDLE_IMAGE,
+                 str(ROOT), timeout=600)
+    for name, dockerfile, tag in (("bundle-busybox", "Dockerfile", BUSYBOX_IMAGE),
+                                  ("reference-deployment", "Dockerfile.bundle", REFERENCE_BUNDLE_IMAGE)):
+        example = ROOT / "examples" / name
+        podman.timed(f"build {name} on the bundle", *build, "--build-arg", f"BUNDLE={BUNDLE_IMAGE}",
+                     "-f", str(example / dockerfile), "-t", tag, str(example), timeout=300)
+
+
 def build_example(podman: Podman, name: str, tag: str, timeout: float = 300) -> None:
     """An example's Dockerfile, FROM the base image just built."""
     example = ROOT / "examples" / name

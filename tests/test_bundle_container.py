@@ -13,18 +13,21 @@ from collections.abc import Iterator
 import pytest
 
 from tests.container_support import (
-    BASE_IMAGE,
-    ROOT,
+    BUNDLE_IMAGE,
+    BUSYBOX_IMAGE,
+    REFERENCE_BUNDLE_IMAGE,
     NoAnswer,
     Podman,
     Unavailable,
-    ca_mount,
     check_tools,
     container_logs,
-    ensure_base_tarball,
+    ensure_bundle_images,
+    env_flags,
     image_size_mb,
+    memory_cgroup,
+    mesos_env,
+    read_cgroup_int,
     run_flags,
-    ulimit_flags,
     wait_http,
 )
 from tests.pid1_helpers import free_port
@@ -32,8 +35,6 @@ from tests.test_container import unavailable
 
 pytestmark = [pytest.mark.container, pytest.mark.slow, pytest.mark.timeout(900)]
 
-BUNDLE_IMAGE = "localhost/entrypoint-bundle:test"
-BUSYBOX_IMAGE = "localhost/entrypoint-example-bundle-busybox:test"
 
 
 @pytest.fixture(scope="module")
@@ -41,16 +42,7 @@ def podman() -> Iterator[Podman]:
     try:
         check_tools()
         engine = Podman()
-        tarball = ensure_base_tarball(engine.timings)
-        if not engine.image_exists(BASE_IMAGE):
-            engine.timed("import base", "import", str(tarball), BASE_IMAGE)
-        build = ["build", "--pull=never", "--layers", "--network", "host", *ulimit_flags(), *ca_mount(),
-                 "--build-arg", f"BASE={BASE_IMAGE}"]
-        engine.timed("build Dockerfile.bundle", *build, "-f", str(ROOT / "Dockerfile.bundle"),
-                     "-t", BUNDLE_IMAGE, str(ROOT), timeout=600)
-        example = ROOT / "examples/bundle-busybox"
-        engine.timed("build bundle-busybox", *build, "--build-arg", f"BUNDLE={BUNDLE_IMAGE}",
-                     "-f", str(example / "Dockerfile"), "-t", BUSYBOX_IMAGE, str(example), timeout=300)
+        ensure_bundle_images(engine)
     except (Unavailable, RuntimeError, OSError) as exc:
         unavailable(exc)
     yield engine
@@ -90,5 +82,26 @@ def test_from_scratch_busybox_serves_the_rendered_page(podman: Podman) -> None:
         code = podman("wait", name, timeout=30).stdout.strip()
         assert code in ("0", "143"), container_logs(podman, name)
         assert time.monotonic() - sent < 10
+    finally:
+        podman("rm", "-f", "-t", "0", name, check=False, timeout=60)
+
+
+def test_reference_deployment_on_the_bundle_in_32_mib(podman: Podman) -> None:
+    """The app on the image's own python3, the entrypoint on the bundle's: starts, answers, stops 0
+    within Marathon's 32 MiB (the peak against the pip install's: bench/bench_container_memory.py)."""
+    port, name = free_port(), f"entrypoint-bundle-{uuid.uuid4().hex[:8]}"
+    podman("run", "-d", "--name", name, "--net", "host", *run_flags(), "--memory", "32m",
+           "--memory-swap", "32m", *env_flags(mesos_env(port)), REFERENCE_BUNDLE_IMAGE, timeout=60)
+    try:
+        try:
+            wait_http(podman, name, port, timeout=30)
+        except NoAnswer as exc:
+            pytest.fail(str(exc))
+        cg = memory_cgroup(podman, name)
+        assert read_cgroup_int(cg, "memory.limit_in_bytes") == 32 * 2**20
+        oom = (cg / "memory.oom_control").read_text()
+        assert "oom_kill 0" in oom or "oom_kill" not in oom
+        podman("kill", "--signal", "TERM", name, timeout=30)
+        assert podman("wait", name, timeout=30).stdout.strip() == "0", container_logs(podman, name)
     finally:
         podman("rm", "-f", "-t", "0", name, check=False, timeout=60)
