@@ -6,6 +6,9 @@ Skipped without podman (on CI, CI=true, it must run: see tests/test_container.py
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,6 +18,7 @@ import pytest
 from tests.container_support import (
     BUNDLE_IMAGE,
     BUSYBOX_IMAGE,
+    JVM_BUNDLE_IMAGE,
     REFERENCE_BUNDLE_IMAGE,
     NoAnswer,
     Podman,
@@ -30,7 +34,7 @@ from tests.container_support import (
     run_flags,
     wait_http,
 )
-from tests.pid1_helpers import free_port
+from tests.pid1_helpers import REPO, free_port
 from tests.test_container import unavailable
 
 pytestmark = [pytest.mark.container, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -105,3 +109,22 @@ def test_reference_deployment_on_the_bundle_in_32_mib(podman: Podman) -> None:
         assert podman("wait", name, timeout=30).stdout.strip() == "0", container_logs(podman, name)
     finally:
         podman("rm", "-f", "-t", "0", name, check=False, timeout=60)
+
+
+def test_jvm_example_on_a_jre_without_python(podman: Podman) -> None:
+    """examples/jvm as an image: Debian's JRE and the bundle, no python3; java reads the argfile
+    the entrypoint rendered from the task's memory and CPUs (1024 MiB -> -Xmx768m)."""
+    done = subprocess.run([sys.executable, "-m", "entrypoint", "env", "--clean-env", "--marathon-app",
+                           str(REPO / "examples/jvm/app.json"), "--ports", "31200", "--format", "json"],
+                          capture_output=True, text=True, timeout=30, check=True, cwd=REPO)
+    env = json.loads(done.stdout)
+    no_python = podman("run", "--rm", *run_flags(), "--entrypoint", "/opt/entrypoint/bin/entrypoint",
+                       JVM_BUNDLE_IMAGE, "run", "--", "sh", "-c", "command -v python3 python || echo none",
+                       timeout=60).stdout
+    assert no_python == "none\n"
+    out = podman("run", "--rm", *run_flags(), *env_flags(env), JVM_BUNDLE_IMAGE,
+                 "java", "@/etc/app/jvm.options", "-XshowSettings:vm", "-XshowSettings:properties",
+                 "-version", timeout=120)
+    text = out.stdout + out.stderr
+    assert "Max. Heap Size (Estimated): 768.00M" in text, text
+    assert "server.port = 31200" in text, text
