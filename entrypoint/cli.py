@@ -80,13 +80,25 @@ def console() -> None:
     os._exit(main())  # never returns
 
 
+def _flavour() -> str:
+    """`` (bundle, CPython 3.11.7)`` when this runs from the self-contained tree, else nothing.
+
+    ``scripts/bundle`` leaves a ``BUNDLE`` file at the tree's root, which the bundle's
+    interpreter has as ``sys.prefix``; a pip install's prefix (a venv, /usr) has none.
+    """
+    if not os.path.isfile(os.path.join(sys.prefix, "BUNDLE")):
+        return ""
+    name = "CPython" if sys.implementation.name == "cpython" else sys.implementation.name
+    return f" (bundle, {name} {'.'.join(map(str, sys.version_info[:3]))})"
+
+
 def _dispatch(args: list[str]) -> int:
     if not args:
         log.report(USAGE)
         return EX_USAGE
     head = args[0]
     if head in ("--version", "-V"):
-        stdio.write(f"entrypoint {__version__}\n")
+        stdio.write(f"entrypoint {__version__}{_flavour()}\n")
         return 0
     if head in ("--help", "-h"):
         stdio.write(USAGE)

@@ -130,6 +130,43 @@ def ensure_images(podman: Podman) -> None:
     build_example(podman, "reference-deployment", REFERENCE_IMAGE)
 
 
+BUNDLE_IMAGE = "localhost/entrypoint-bundle:test"
+REFERENCE_BUNDLE_IMAGE = "localhost/entrypoint-example-reference-bundle:test"
+BUSYBOX_IMAGE = "localhost/entrypoint-example-bundle-busybox:test"
+JRE_TAR = CACHE / f"debian-jre-{SUITE}.tar"
+JRE_IMAGE = f"localhost/debian-jre:{SUITE}"
+JVM_BUNDLE_IMAGE = "localhost/entrypoint-example-jvm-bundle:test"
+
+
+def ensure_bundle_images(podman: Podman) -> None:
+    """Dockerfile.bundle, then the examples on it: FROM-scratch busybox, the reference deployment."""
+    tarball = ensure_base_tarball(podman.timings)
+    if not podman.image_exists(BASE_IMAGE):
+        podman.timed("import base", "import", str(tarball), BASE_IMAGE)
+    build = ["build", "--pull=never", "--layers", "--network", "host", *ulimit_flags(), *ca_mount(),
+             "--build-arg", f"BASE={BASE_IMAGE}"]
+    podman.timed("build Dockerfile.bundle", *build, "-f", str(ROOT / "Dockerfile.bundle"), "-t", BUNDLE_IMAGE,
+                 str(ROOT), timeout=600)
+    for name, dockerfile, tag in (("bundle-busybox", "Dockerfile", BUSYBOX_IMAGE),
+                                  ("reference-deployment", "Dockerfile.bundle", REFERENCE_BUNDLE_IMAGE)):
+        example = ROOT / "examples" / name
+        podman.timed(f"build {name} on the bundle", *build, "--build-arg", f"BUNDLE={BUNDLE_IMAGE}",
+                     "-f", str(example / dockerfile), "-t", tag, str(example), timeout=300)
+    if not JRE_TAR.is_file():  # made by .ci/container-setup.sh beside the base rootfs (about 40 s)
+        started = time.monotonic()
+        subprocess.run(["bash", str(SETUP_SCRIPT)], capture_output=True, timeout=600,
+                       stdin=subprocess.DEVNULL)
+        podman.timings["rootfs JRE (mmdebstrap)"] = round(time.monotonic() - started, 2)
+    if not JRE_TAR.is_file():
+        raise Unavailable(f"{JRE_TAR} missing (.ci/container-setup.sh could not make it)")
+    if not podman.image_exists(JRE_IMAGE):
+        podman.timed("import JRE base", "import", str(JRE_TAR), JRE_IMAGE, timeout=300)
+    podman.timed("build jvm on the bundle", "build", "--pull=never", "--layers", *ulimit_flags(),
+                 "--build-arg", f"BUNDLE={BUNDLE_IMAGE}", "--build-arg", f"BASE={JRE_IMAGE}",
+                 "-f", str(ROOT / "examples/jvm/Dockerfile"), "-t", JVM_BUNDLE_IMAGE,
+                 str(ROOT / "examples/jvm"), timeout=300)
+
+
 def build_example(podman: Podman, name: str, tag: str, timeout: float = 300) -> None:
     """An example's Dockerfile, FROM the base image just built."""
     example = ROOT / "examples" / name

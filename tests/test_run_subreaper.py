@@ -9,7 +9,6 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from tests.pid1_helpers import (
     alive,
     base_env,
     children_of,
+    entrypoint_exe,
     prog,
     read_lines,
     state_of,
@@ -81,7 +81,7 @@ def test_stop_while_the_tree_is_busy_ends_as_soon_as_it_is_gone(tmp_path: Path) 
 def test_child_takes_the_terminal_foreground() -> None:
     """On a tty the child's own process group becomes the foreground one (job control, Ctrl-C)."""
     show = "echo pgid=$(ps -o pgid= -p $$ | tr -d \" \") tpgid=$(ps -o tpgid= -p $$ | tr -d \" \") pid=$$"
-    inner = " ".join([sys.executable, "-m", "entrypoint", "run", "--", "sh", "-c", f"'{show}'"])
+    inner = " ".join([*entrypoint_exe(), "run", "--", "sh", "-c", f"'{show}'"])
     done = subprocess.run(["script", "-qec", inner, "/dev/null"], capture_output=True, timeout=20,
                           env=base_env(), stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stdout + done.stderr
