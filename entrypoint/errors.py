@@ -96,6 +96,17 @@ class OutputError(ConfigError):
     """A destination cannot be written (missing directory, outside the output dir, ...)."""
 
 
+class ServicesError(ConfigError):
+    """The services directory has problems (``--services-dir``): exit 78, nothing started.
+
+    Carries every problem found in one pass; ``str()`` is one ``DIR/NAME/FILE: message`` line each.
+    """
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        super().__init__("\n".join(lines))
+
+
 class WaitTimeout(EntrypointError):
     """A ``--wait`` dependency did not come up in time."""
 

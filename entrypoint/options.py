@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 DEFAULT_TEMPLATES_DIR = "/etc/entrypoint/templates"
 DEFAULT_HOOKS_DIR = "/etc/entrypoint.d"
+DEFAULT_SERVICES_DIR = "/etc/entrypoint/services"
 DEFAULT_OUTPUT_DIR = "/"  # the templates directory mirrors the filesystem
 SYNTAXES = ("auto", "envsubst", "shell", "jinja")
 DEFAULT_FINISH_DIR = "/etc/entrypoint.finish.d"
@@ -62,7 +63,8 @@ options:
   --prefix P                substitute only variables starting with P (shell/envsubst; repeatable)
   --braced-only             substitute only ${NAME} forms; bare $name stays (nginx)
   --hooks-dir DIR           *.sh run, *.envsh sourced, version order (default /etc/entrypoint.d)
-  --wait URL                tcp://host:port, http(s)://..., file:///path (repeatable)
+  --services-dir DIR        one s6-style service directory per service (default /etc/entrypoint/services)
+  --wait URL                tcp://host:port, http(s)://..., unix:///socket, file:///path (repeatable)
   --wait-timeout SECONDS    give up waiting (exit 69) after this long (default 60)
   --grace-period SECONDS    stop signal -> SIGKILL of the whole tree (default 4)
   --stop-delay SECONDS      keep the app running this long after the first stop signal (default 0)
@@ -109,6 +111,7 @@ class RunOptions:
         self.prefix: list[str] = []
         self.braced_only: bool = False
         self.hooks_dir: str = DEFAULT_HOOKS_DIR
+        self.services_dir: str = DEFAULT_SERVICES_DIR
         self.waits: list[str] = []
         self.wait_timeout: float = 60.0
         self.grace_period: float = DEFAULT_GRACE_PERIOD
@@ -155,6 +158,7 @@ _OPTIONS: dict[str, tuple[str, str]] = {
     "--prefix": ("prefix", "list"),
     "--braced-only": ("braced_only", "flag"),
     "--hooks-dir": ("hooks_dir", "str"),
+    "--services-dir": ("services_dir", "str"),
     "--wait": ("waits", "list"),
     "--wait-timeout": ("wait_timeout", "float"),
     "--grace-period": ("grace_period", "float"),
@@ -374,8 +378,15 @@ def options_from_env(environ: Mapping[str, str]) -> RunOptions:
     return opts
 
 
-def parse_run_args(argv: list[str], environ: Mapping[str, str]) -> RunOptions:
-    """Environment first (defaults), then the command line on top."""
+NO_COMMAND = "run: no command given (usage: entrypoint run [OPTIONS] [--] COMMAND [ARG...])"
+
+
+def parse_run_args(argv: list[str], environ: Mapping[str, str], *,
+                   command_optional: bool = False) -> RunOptions:
+    """Environment first (defaults), then the command line on top.
+
+    ``command_optional``: the caller checks for COMMAND itself (``run`` with services needs none).
+    """
     opts = RunOptions()
     parser = _Parser(opts)
     _apply_environment(parser, environ)
@@ -383,8 +394,8 @@ def parse_run_args(argv: list[str], environ: Mapping[str, str]) -> RunOptions:
     for option, value in pairs:
         parser.apply(option, value, option, from_cli=True)
     opts.command = command
-    if not command and not opts.help:
-        raise UsageError("run: no command given (usage: entrypoint run [OPTIONS] [--] COMMAND [ARG...])")
+    if not command and not opts.help and not command_optional:
+        raise UsageError(NO_COMMAND)
     if opts.restart_delay_max < opts.restart_delay:
         opts.restart_delay_max = opts.restart_delay
     return opts

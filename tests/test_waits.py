@@ -183,6 +183,81 @@ def test_unix_socket(tmp_path: Path) -> None:
         wait_for([f"unix://{tmp_path}/none.sock"], timeout=0.2)
 
 
+def test_unix_socket_that_comes_up_later(tmp_path: Path) -> None:
+    path = tmp_path / "app.sock"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+
+    def listen() -> None:
+        srv.bind(str(path))
+        srv.listen(1)
+
+    timer = threading.Timer(0.2, listen)
+    timer.start()
+    try:
+        wait_for([f"unix://{path}"], timeout=10)
+        assert path.exists()
+    finally:
+        timer.cancel()
+        srv.close()
+
+
+def _stale_socket(path: Path) -> None:
+    with socket.socket(socket.AF_UNIX) as dead:  # bound, listened, closed: the file stays, refusing
+        dead.bind(str(path))
+        dead.listen(1)
+
+
+def _bound_only(path: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(path))  # not listening yet: connect is refused
+    return sock
+
+
+def _datagram(path: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))  # a datagram socket never accepts a stream connection
+    return sock
+
+
+@pytest.mark.parametrize("kind", ["stale", "bound", "datagram", "regular file", "directory"])
+def test_unix_socket_that_does_not_accept_is_not_up(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "s.sock"
+    keep = None
+    if kind == "stale":
+        _stale_socket(path)
+    elif kind == "bound":
+        keep = _bound_only(path)
+    elif kind == "datagram":
+        keep = _datagram(path)
+    elif kind == "regular file":
+        path.write_text("")
+    else:
+        path.mkdir()
+    try:
+        with pytest.raises(WaitTimeout) as info:
+            wait_for([f"unix://{path}"], timeout=0.3)
+        assert f"unix://{path}" in str(info.value)
+    finally:
+        if keep is not None:
+            keep.close()
+
+
+def test_unix_url_forms() -> None:
+    assert parse_wait_url("unix:///run/php/fpm.sock").path == "/run/php/fpm.sock"
+    t = parse_wait_url("unix://localhost/run/app.sock")
+    assert (t.scheme, t.path) == ("unix", "/run/app.sock")
+    longest = "/" + "s" * 107
+    assert parse_wait_url(f"unix://{longest}").path == longest
+
+
+@pytest.mark.parametrize("url", ["unix://", "unix://run/app.sock", "unix://host/run/app.sock",
+                                 "unix:///" + "s" * 108])
+def test_bad_unix_urls(url: str) -> None:
+    with pytest.raises(UsageError) as info:
+        parse_wait_url(url)
+    assert "unix:///ABSOLUTE/PATH" in str(info.value) or "at most 108 bytes" in str(info.value)
+
+
 def test_everything_together(tmp_path: Path, http_server: StatusServer) -> None:
     port = free_port()
     target = tmp_path / "f"

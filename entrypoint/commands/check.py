@@ -10,6 +10,11 @@ prints one JSON list on standard output instead, ``--format github`` one
 workflow-command annotation per problem on standard output (the summary then
 goes to standard error).  Checking no template at all is a problem too: a CI
 job pointed at the wrong folder must not pass for ever.
+
+``--services-dir DIR`` (or ``ENTRYPOINT_SERVICES_DIR``) also validates the
+service directories there, offline, as ``run`` would before starting anything:
+each problem one ``DIR/NAME/FILE: message`` line, all at once.  With it, no
+template is no problem: an image may have services and no templates.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from entrypoint.commands.render import add_render_options, selection_from
 from entrypoint.commands.watch_args import add_watch_options
 from entrypoint.context.settings import EntrypointSettings, load_settings
 from entrypoint.errors import EX_CONFIG, ConfigError, TemplateError, UsageError
+from entrypoint.options import env_name
 from entrypoint.render.engine import render_specs
 from entrypoint.render.model import TEMPLATE_SUFFIXES
 from entrypoint.render.plan import TemplateSpec, plan_argument, plan_directory
@@ -47,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--expand-args", action="store_true",
                         help="with --marathon-app: also check the app definition's args as `run "
                              "--expand-args` expands them")
+    parser.add_argument("--services-dir", default=None, metavar="DIR",
+                        help="also validate the service directories in DIR (default: "
+                             "ENTRYPOINT_SERVICES_DIR if set, else none)")
     parser.add_argument("templates", nargs="*", metavar="TEMPLATE",
                         help="template files or directories (default: the templates directory)")
     add_watch_options(parser)
@@ -64,13 +73,38 @@ def main(argv: list[str]) -> int:
 
 def check_once(ns: argparse.Namespace) -> int:
     """One complete check, reported in ``ns.format`` (what ``--watch`` repeats); 0 or 78."""
-    checked, problems = collect_problems(ns)
-    report(checked, problems, ns.format)
+    directory = services_dir_of(ns)
+    services, service_problems = (None, []) if directory is None else collect_service_problems(directory)
+    checked, problems = collect_problems(ns, services=directory is not None)
+    problems.extend(service_problems)
+    report(checked, problems, ns.format, services=services)
     return EX_CONFIG if problems else 0
 
 
-def collect_problems(ns: argparse.Namespace) -> tuple[int, list[Problem]]:
-    """Plan and render every template in memory: (templates checked, every problem found)."""
+def services_dir_of(ns: argparse.Namespace) -> str | None:
+    """``--services-dir``, else ``ENTRYPOINT_SERVICES_DIR``; unlike ``run``'s, no default: a check
+    of templates alone must not depend on what ``/etc/entrypoint/services`` holds on the CI host."""
+    if ns.services_dir:
+        return str(ns.services_dir)
+    return os.environ.get(env_name("--services-dir")) or None
+
+
+def collect_service_problems(directory: str) -> tuple[int, list[Problem]]:
+    """(services checked, every problem of the services directory), as ``run`` would refuse them."""
+    from entrypoint.supervise.services import config  # only with --services-dir
+
+    if not os.path.isdir(directory):
+        state = "is not a directory" if os.path.lexists(directory) else "does not exist"
+        return 0, [Problem(directory, None, None, None, f"services directory {state}")]
+    found = config.problems(directory)[1]
+    return len(config.names(directory)), [Problem(p.path, None, None, None, p.message) for p in found]
+
+
+def collect_problems(ns: argparse.Namespace, *, services: bool = False) -> tuple[int, list[Problem]]:
+    """Plan and render every template in memory: (templates checked, every problem found).
+
+    ``services``: service directories are checked too, so no template is no problem.
+    """
     settings = load_settings()
     selection = selection_from(ns, settings)
     env = environment_from_args(ns)
@@ -82,7 +116,7 @@ def collect_problems(ns: argparse.Namespace) -> tuple[int, list[Problem]]:
             specs.extend(_plan_one(arg, ns, settings, syntax))
         except ConfigError as exc:
             problems.append(Problem.from_config_error(exc, arg.partition(":")[0] if arg else None))
-    if not specs and not problems and not ns.expand_args:
+    if not specs and not problems and not ns.expand_args and not services:
         problems.append(_nothing_to_check(ns, settings))
     _, errors = render_specs(specs, env, strict=ns.strict, selection=selection)
     if ns.expand_args:
@@ -91,15 +125,18 @@ def collect_problems(ns: argparse.Namespace) -> tuple[int, list[Problem]]:
     return len(specs), problems
 
 
-def report(checked: int, problems: list[Problem], fmt: str = "text") -> None:
-    """Problems in the chosen format, then the summary line (standard error when it is not the report)."""
+def report(checked: int, problems: list[Problem], fmt: str = "text", *, services: int | None = None) -> None:
+    """Problems in the chosen format, then the summary line (standard error when it is not the report).
+
+    ``services``: how many service directories were checked (None: no ``--services-dir``).
+    """
     body = format_problems(problems, fmt)
+    counted = f"{checked} template(s)" + ("" if services is None else f" and {services} service(s)")
     if problems:
         bad_files = len({p.file for p in problems})
-        summary = (f"entrypoint check: {len(problems)} problem(s) in {bad_files} file(s), "
-                   f"{checked} template(s) checked\n")
+        summary = f"entrypoint check: {len(problems)} problem(s) in {bad_files} file(s), {counted} checked\n"
     else:
-        summary = f"entrypoint check: {checked} template(s) OK\n"
+        summary = f"entrypoint check: {counted} OK\n"
     if fmt == "text":
         if problems:
             log.report(body + summary)

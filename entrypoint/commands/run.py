@@ -18,8 +18,11 @@ if TYPE_CHECKING:
     from entrypoint.options import RunOptions
     from entrypoint.supervise.loop import Supervisor
     from entrypoint.supervise.parts.logfollow import LogFollower
+    from entrypoint.supervise.parts.user import Identity
     from entrypoint.supervise.parts.watch import Watcher
+    from entrypoint.supervise.services.config import Service
     from entrypoint.supervise.steps.termlog import TerminationLog
+    from entrypoint.supervise.unit import Unit
 
 
 def main(argv: list[str]) -> int:
@@ -58,12 +61,13 @@ def _run(argv: list[str], state: _Start) -> int:
     from entrypoint.supervise.steps import forks as steps
 
     environ = spawn.original_environ()
-    opts = parse_run_args(argv, environ)
+    opts = parse_run_args(argv, environ, command_optional=True)
     if opts.help:
         stdio.write(USAGE)
         return 0
     log.set_level(opts.verbosity)
     state.termination_log = _termination_log(opts)
+    services = _load_services(opts)  # a broken directory: exit 78 before anything renders or runs
     if opts.waits:
         from entrypoint.supervise.steps.waits import parse_wait_url
 
@@ -74,6 +78,7 @@ def _run(argv: list[str], state: _Start) -> int:
         log.debug("not PID 1: registered as child subreaper")
     sup = Supervisor(opts)
     secrets = _settle_identity_and_secrets(sup, environ)
+    identities = _service_identities(services)
     if not sup.tree_ok:
         log.warn("/proc does not show our PID namespace: leftover processes will not be stopped")
     _check_kill_window(opts, environ)
@@ -98,11 +103,20 @@ def _run(argv: list[str], state: _Start) -> int:
             kept.publish(failed.code)
         return failed.code
     hook_env = env  # what the finish hooks get: the hooks' environment, no secrets, no --user HOME
-    env = _app_environment(sup, env, secrets)
+    container_env = _with_secrets(sup, env, secrets)
+    env = _app_environment(sup, container_env)
     sup.state.command = list(argv)  # as started (after --expand-args)
-    code = sup.run_app(argv, env, on_start=kept.close if kept is not None else None)
-    if kept is not None and sup.start_failed:
+    units = _service_units(sup, services, identities, container_env)
+    if argv:
+        from entrypoint.supervise.loop import app_unit
+
+        units.append(app_unit(argv, env, sup.identity, units))
+    code = sup.run(units, on_start=kept.close if kept is not None else None)
+    if kept is not None and (sup.start_failed or sup.cannot_start is not None):
         kept.publish(code)
+    sup.run_deferred_finishes()
+    if sup.output is not None:
+        sup.output.close_all()  # the services' last lines, partial ones flushed
     if follower is not None:
         follower.poll()  # the app's last lines before the finish hooks' output
     from entrypoint.supervise.steps.finish import run_finish_hooks
@@ -111,6 +125,68 @@ def _run(argv: list[str], state: _Start) -> int:
     if follower is not None:
         follower.finish()
     return code
+
+
+def _load_services(opts: RunOptions) -> list[Service]:
+    """``--services-dir``: every problem at once (exit 78), before anything starts; COMMAND is
+    optional only when there are services."""
+    services: list[Service] = []
+    if os.path.exists(opts.services_dir):  # the default need not exist: no import, no services
+        from entrypoint.supervise.services import config
+
+        services = config.load(opts.services_dir)
+    if not opts.command and not services:
+        from entrypoint.errors import UsageError
+        from entrypoint.options import NO_COMMAND
+
+        raise UsageError(NO_COMMAND)
+    return services
+
+
+def _service_identities(services: list[Service]) -> dict[str, Identity | None]:
+    """Each service's ``user``, resolved in PID 1 before anything starts (exit 78 if wrong)."""
+    found: dict[str, Identity | None] = {}
+    for service in services:
+        if service.user is None:
+            continue
+        from entrypoint.errors import ConfigError
+        from entrypoint.supervise.parts import user
+
+        try:
+            found[service.name] = user.for_app(service.user)
+        except ConfigError as exc:
+            raise ConfigError(f"{service.directory}/user: {exc}") from None
+    return found
+
+
+def _service_units(sup: Supervisor, services: list[Service], identities: dict[str, Identity | None],
+                   env: dict[str, str]) -> list[Unit]:
+    """One unit per service: the container's environment plus ENTRYPOINT_SERVICE=NAME (and its
+    own user's HOME), its directory as working directory, output framed by ``NAME | ``."""
+    if not services:
+        return []
+    from entrypoint.supervise.parts import user
+    from entrypoint.supervise.services.output import ServiceOutput
+    from entrypoint.supervise.services.readiness import Notifications
+    from entrypoint.supervise.unit import SERVICE, Unit
+
+    sup.output = ServiceOutput()
+    sup.readers.append(sup.output)
+    if any(s.notification_fd is not None for s in services):
+        sup.notifications = Notifications()
+        sup.readers.append(sup.notifications)
+    units = []
+    for service in services:
+        ident = identities.get(service.name)
+        own = {**env, "ENTRYPOINT_SERVICE": service.name}
+        if ident is not None:
+            own = user.app_environment(own, ident)
+        units.append(Unit(SERVICE, service.name, [service.run], own, cwd=service.directory,
+                          identity=ident, restart=service.restart, essential=service.essential,
+                          stop_signal=service.down_signal, dependencies=service.dependencies,
+                          notification_fd=service.notification_fd, ready_url=service.ready,
+                          timeout_up=service.timeout_up, finish=service.finish))
+    return units
 
 
 def _check_files(opts: RunOptions) -> None:
@@ -177,11 +253,17 @@ def _settle_identity_and_secrets(sup: Supervisor, environ: dict[str, str]) -> di
     return values
 
 
-def _app_environment(sup: Supervisor, env: dict[str, str], secrets: dict[str, str]) -> dict[str, str]:
+def _with_secrets(sup: Supervisor, env: dict[str, str], secrets: dict[str, str]) -> dict[str, str]:
+    """The container's environment: the hooks' exports, then the secrets."""
     if sup.opts.secrets:
         from entrypoint.supervise.steps.secrets import app_environment
 
         env = app_environment(env, secrets)
+    return env
+
+
+def _app_environment(sup: Supervisor, env: dict[str, str]) -> dict[str, str]:
+    """The app's: the container's, with --user's HOME."""
     if sup.identity is not None:
         from entrypoint.supervise.parts import user
 

@@ -56,7 +56,8 @@ def _take_terminal() -> None:
         pass  # ENOTTY/ENXIO: no controlling terminal, nothing to hand over
 
 
-def _child_exec(argv: list[str], env: dict[str, str], report_fd: int, ident: Identity | None) -> None:
+def _child_exec(argv: list[str], env: dict[str, str], report_fd: int, ident: Identity | None,
+                setup: ChildSetup | None = None) -> None:
     """In the forked child: never returns.
 
     With ``ident`` (``--user``) the identity changes here, between fork and
@@ -68,7 +69,10 @@ def _child_exec(argv: list[str], env: dict[str, str], report_fd: int, ident: Ide
     prefix = b""
     try:
         os.setpgid(0, 0)
-        _take_terminal()
+        if setup is None:
+            _take_terminal()
+        else:
+            report_fd = setup.apply(report_fd)
         signals.reset_dispositions()
         signals.unblock_all()
         if ident is not None:
@@ -89,9 +93,42 @@ def _child_exec(argv: list[str], env: dict[str, str], report_fd: int, ident: Ide
         os._exit(code)
 
 
-def spawn(argv: list[str], env: dict[str, str], ident: Identity | None = None) -> int:
+class ChildSetup:
+    """What a service's child does between fork and exec instead of taking the terminal:
+    its working directory, stdin from /dev/null, and fds mapped (``{target: source}``:
+    its stdout/stderr pipes onto 1 and 2, a notification pipe onto N)."""
+
+    __slots__ = ("cwd", "fds")
+
+    def __init__(self, cwd: str | None, fds: dict[int, int]) -> None:
+        self.cwd = cwd
+        self.fds = fds
+
+    def apply(self, report_fd: int) -> int:
+        """In the child; returns where the exec report fd is now (moved above every target)."""
+        import fcntl
+
+        base = max([3, *self.fds]) + 1
+        report_fd = fcntl.fcntl(report_fd, fcntl.F_DUPFD_CLOEXEC, base)
+        # First every source above every target, so that no dup2 overwrites a source still needed.
+        moved = {target: fcntl.fcntl(source, fcntl.F_DUPFD_CLOEXEC, base)
+                 for target, source in self.fds.items()}
+        for target, source in moved.items():
+            os.dup2(source, target)  # the copy is not close-on-exec: the program keeps it
+        null = os.open(os.devnull, os.O_RDONLY)
+        if null != 0:
+            os.dup2(null, 0)
+            os.close(null)
+        if self.cwd is not None:
+            os.chdir(self.cwd)
+        return report_fd
+
+
+def spawn(argv: list[str], env: dict[str, str], ident: Identity | None = None,
+          setup: ChildSetup | None = None) -> int:
     """Fork and exec ``argv`` in its own process group (as ``ident``); return the pid.
 
+    ``setup`` (services): see :class:`ChildSetup`; without it the child takes the terminal.
     Raises :class:`ExecFailed` (after reaping the child) when exec fails, and
     :class:`SwitchFailed` when the switch to ``ident`` does.
     """
@@ -99,7 +136,7 @@ def spawn(argv: list[str], env: dict[str, str], ident: Identity | None = None) -
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
-        _child_exec(argv, env, write_fd, ident)
+        _child_exec(argv, env, write_fd, ident, setup)
     os.close(write_fd)
     try:
         os.setpgid(pid, pid)  # also here, so the group exists before we signal it

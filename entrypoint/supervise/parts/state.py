@@ -29,11 +29,12 @@ VERSION = 1
 RENDERING = "rendering"
 HOOKS = "hooks"
 WAITING = "waiting"
+STARTING = "starting"  # the services start (COMMAND, if any, once every one is ready)
 RUNNING = "running"
 RESTARTING = "restarting"
 STOPPING = "stopping"
 FINISHING = "finishing"
-PHASES = (RENDERING, HOOKS, WAITING, RUNNING, RESTARTING, STOPPING, FINISHING)
+PHASES = (RENDERING, HOOKS, WAITING, STARTING, RUNNING, RESTARTING, STOPPING, FINISHING)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -99,6 +100,9 @@ class StateFile:
         self.last_exit_code: int | None = None
         self.changed_at = 0.0
         self.writes = 0
+        #: --services-dir: one entry per service (name, state, pid, restarts, last_exit_code);
+        #: None without services (the file then has no ``services`` key, as before 0.3)
+        self.services: list[dict[str, Value]] | None = None
         if path is not None and not _make_dir(path):
             self.path = None
 
@@ -117,8 +121,22 @@ class StateFile:
         self.changed_at = time.time()
         return self._write()
 
+    def update_services(self, services: list[dict[str, Value]]) -> bool:
+        """The services' entries (see :meth:`entrypoint.supervise.unit.Unit.document`); True if written."""
+        if services == self.services:
+            return False
+        self.services = services
+        self.changed_at = time.time()
+        return self._write()
+
     def document(self) -> dict[str, Value]:
         """What the file holds (the exact keys ``entrypoint status`` reads)."""
+        document = self._app_document()
+        if self.services is not None:
+            document["services"] = list(self.services)
+        return document
+
+    def _app_document(self) -> dict[str, Value]:
         return {
             "version": VERSION,
             "runtime_pid": os.getpid(),

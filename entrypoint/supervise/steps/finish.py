@@ -57,7 +57,7 @@ def run_finish_hooks(sup: Supervisor, code: int, env: dict[str, str]) -> None:
     pid, _ = spawn.fork_step(env_out=False)
     if pid == 0:  # pragma: no cover - the runner, a fork of PID 1; ends in os._exit
         _runner(finish_dir, hook_env, timeout)
-    sup.supervise(pid, forward=False, cleanup=False, stoppable=False)
+    sup.step(pid, stoppable=False)
     # Whatever a hook left running in the background: the container is ending, and
     # nothing may hold it past the hooks' own timeouts (no grace period here).
     sup.kill_leftovers()

@@ -93,7 +93,7 @@ def render(sup: Supervisor, env: dict[str, str]) -> StepResult:
         _finish_child("rendering the templates" if has_templates(sup.opts) else "expanding the arguments",
                       lambda: work(memfd))
     try:
-        code = sup.supervise(pid, forward=False, cleanup=False)
+        code = sup.step(pid)
         if sup.stopping:
             raise StepFailed(code)
         if code != 0:
@@ -149,7 +149,7 @@ def hooks(sup: Supervisor, env: dict[str, str]) -> dict[str, str]:
 
         _finish_child("hooks", work)
     try:
-        code = sup.supervise(pid, forward=False, cleanup=False)
+        code = sup.step(pid)
         if sup.stopping or code != 0:
             raise StepFailed(code)
         return spawn.read_env(memfd)
@@ -171,6 +171,6 @@ def waits(sup: Supervisor) -> None:
             wait_for(urls, timeout)
 
         _finish_child("waiting", work)
-    code = sup.supervise(pid, forward=False, cleanup=False)
+    code = sup.step(pid)
     if sup.stopping or code != 0:
         raise StepFailed(code)

@@ -3,7 +3,8 @@
 Schemes (as dockerize ``-wait``):
 
 - ``tcp://host:port`` (also ``tcp4://``, ``tcp6://``): a TCP connect succeeds;
-- ``unix:///path``: a connect to that Unix socket succeeds;
+- ``unix:///path``: a stream connect to that Unix socket is accepted (a socket
+  file left behind by a server that died refuses, so it is not up);
 - ``http://…``, ``https://…``: a GET answers with a status below 400 (2xx, and 3xx
   too: redirects are not followed, a redirect proves the server is up).  HTTPS
   verifies the certificate against the system CAs unless ``insecure`` is set;
@@ -36,6 +37,8 @@ MAX_PROBE_TIMEOUT = 5.0
 
 SCHEMES = ("tcp", "tcp4", "tcp6", "unix", "http", "https", "file")
 DEFAULT_PORTS = {"http": 80, "https": 443}
+#: sun_path of struct sockaddr_un on Linux: a longer socket path cannot be connected to at all.
+MAX_UNIX_PATH = 108
 
 
 class Target:
@@ -108,6 +111,8 @@ def parse_wait_url(url: str) -> Target:
     if scheme in ("file", "unix"):
         if netloc not in ("", "localhost") or not path:
             raise UsageError(f"--wait {url}: expected {scheme}:///ABSOLUTE/PATH")
+        if scheme == "unix" and len(os.fsencode(path)) > MAX_UNIX_PATH:
+            raise UsageError(f"--wait {url}: a Unix socket path is at most {MAX_UNIX_PATH} bytes")
         return Target(url, url, scheme, path=path)
     userinfo, at, hostport = netloc.rpartition("@")
     if not at:
