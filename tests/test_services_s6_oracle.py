@@ -9,8 +9,9 @@ The SAME service directory is run twice: under ``entrypoint run --services-dir``
   the signal number or 0; s6 2.11 adds a third, the service directory, which is
   not part of our contract);
 - when a ``notification-fd`` service counts as ready: s6-svstat's ready flag
-  against our ``status --format json`` ``services[].state == "ready"`` and the
-  start of a dependant, for a service that writes its newline late, one that
+  against the state PID 1 publishes (``services[].state == "ready"``, polled from
+  the state file, then confirmed by ``status --format json`` inside the namespace)
+  and the start of a dependant, for a service that writes its newline late, one that
   writes it in pieces, one that closes the fd without a newline.
 
 The scripts block on a FIFO (``$GATE``) between their steps: the test's
@@ -151,27 +152,36 @@ class Entrypoint:
     def pid(self) -> int:
         return self.rt.pid
 
-    def services(self) -> dict[str, dict[str, Any]]:
-        """``docker exec CTR entrypoint status --format json``'s services, by name ({} before the first)."""
+    def published(self) -> dict[str, dict[str, Any]]:
+        """The services PID 1 publishes in its state file, by name ({} before the first write)."""
+        try:
+            doc = json.loads(self.state.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {row["name"]: row for row in doc.get("services") or []}
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """``docker exec CTR entrypoint status --format json``'s services, by name."""
         done = subprocess.run(["nsenter", "-t", str(self.rt.pid), "-p", "-m", sys.executable, "-m",
                                "entrypoint", "status", "--format", "json"],
                               capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
                               env=base_env(ENTRYPOINT_STATE_FILE=str(self.state)))
-        try:
-            doc = json.loads(done.stdout)
-        except ValueError:
-            return {}
-        return {row["name"]: row for row in doc.get("services") or []}
+        doc = json.loads(done.stdout)
+        assert "services" in doc, f"status --format json lists no services: {sorted(doc)}"
+        return {row["name"]: row for row in doc["services"]}
 
     def state_of(self, name: str) -> str | None:
-        row = self.services().get(name)
+        row = self.published().get(name)
         return None if row is None else str(row["state"])
 
     def close(self) -> int | None:
         """SIGTERM, as `docker stop` would: with no COMMAND, `run` exits 0 after a stop signal."""
         code = None
         if self.rt.proc.poll() is None and self.rt._pid is not None:
-            self.rt.signal(signal.SIGTERM)
+            try:
+                self.rt.signal(signal.SIGTERM)
+            except ProcessLookupError:  # PID 1 has just ended on its own; unshare follows
+                pass
             code = self.rt.wait(30)
         self.rt.__exit__()
         # shown by pytest when the test fails: what run and the services said
@@ -379,6 +389,8 @@ def test_notification_fd_readiness_matches_s6(tmp_path: Path, case: str) -> None
             wait_until(lambda: ep.state_of("after") == "ready", 10, "the dependant to be ready")
         else:
             assert not started.exists(), "the dependant started though notify never became ready"
+        # what `docker exec CTR entrypoint status` shows is what PID 1 published
+        assert ep.status()["notify"]["state"] == ("ready" if ours[1] else "starting")
 
     with s6(notify, out, gate) as sup:
         wait_until(lambda: sup.svstat().get("up") == "true", 10, "s6 to start the service")
