@@ -160,3 +160,55 @@ def test_check_against_a_marathon_app_stays_light() -> None:
     assert "entrypoint.context.marathon" in modules
     assert HEAVY & top_level(modules) == set()
     assert (LIGHT_PATH_AVOIDS | {"re", "decimal", "uuid", "random"}) & modules == set()
+
+
+#: What PID 1 never imports, with or without services (cli.md: standard library only, and light).
+PID1_AVOIDS = {"socket", "ssl", "http", "json", "re", "subprocess", "dataclasses", "enum", "typing",
+               "pathlib", "argparse"}
+
+
+def _services(root: Path, port: int | None = None) -> Path:
+    for name, extra in (("notified", {"notification-fd": "3\n"}), ("plain", {}),
+                        ("url", {"ready": f"tcp://127.0.0.1:{port}\n"} if port else None)):
+        if extra is None:
+            continue
+        directory = root / name
+        directory.mkdir(parents=True)
+        body = "echo >&3\n" if "notification-fd" in extra else ""
+        if "ready" in extra:
+            body = f"exec {sys.executable} -c \"import socket; s = socket.socket(); " \
+                   f"s.bind(('127.0.0.1', {port})); s.listen(); import time; time.sleep(60)\"\n"
+        (directory / "run").write_text(f"#!/bin/sh\n{body}exec sleep 60\n")
+        (directory / "run").chmod(0o755)
+        for key, text in extra.items():
+            (directory / key).write_text(text)
+    return root
+
+
+def test_pid1_with_services_stays_standard_library(tmp_path: Path) -> None:
+    """Services (output framing, notification pipes, restarts): still no heavy or avoided module."""
+    services = _services(tmp_path / "services")
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "entrypoint", "run",
+                           "--services-dir", str(services), "--", "true"],
+                          env=base_env(ENTRYPOINT_TEMPLATES_DIR=str(tmp_path / "none"),
+                                       ENTRYPOINT_HOOKS_DIR=str(tmp_path / "none")),
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    modules = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
+               if line.startswith("import time:")}
+    assert "entrypoint.supervise.services.output" in modules  # the services really ran
+    assert HEAVY & top_level(modules) == set()
+    assert PID1_AVOIDS & top_level(modules) == set()
+
+
+@needs_ns
+def test_a_ready_url_is_probed_in_a_fork_never_in_pid1(tmp_path: Path) -> None:
+    """``ready tcp://``: the probe loads socket in a fork; PID 1's maps never show _socket."""
+    from tests.pid1_helpers import free_port
+
+    services, maps = _services(tmp_path / "services", free_port()), tmp_path / "pid1.maps"
+    done = run_ns(["--services-dir", str(services), "--", "sh", "-c", f"cat /proc/$PPID/maps > {maps}"],
+                  timeout=60)
+    assert done.returncode == 0, done.stderr
+    text = maps.read_text()
+    assert "python" in text and "_socket" not in text and "_ssl" not in text

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from entrypoint.errors import EX_CONFIG, ServicesError
 from entrypoint.supervise.services import config
@@ -343,3 +345,23 @@ def test_problem_equality_and_text() -> None:
     problem = ServiceProblem("/s/web/run", "missing")
     assert problem == ServiceProblem("/s/web/run", "missing") and str(problem) == "/s/web/run: missing"
     assert len({problem, ServiceProblem("/s/web/run", "missing")}) == 1
+
+
+# -- hostile contents: problems, never a traceback -------------------------------------------------
+
+FILES = ("run", "finish", "dependencies", "notification-fd", "ready", "timeout-up", "restart", "essential",
+         "down-signal", "user", "type")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(contents=st.dictionaries(st.sampled_from(FILES), st.binary(max_size=200), max_size=len(FILES)))
+def test_any_file_contents_give_problems_or_a_service(tmp_path_factory: pytest.TempPathFactory,
+                                                        contents: dict[str, bytes]) -> None:
+    root = tmp_path_factory.mktemp("fuzz")
+    directory = service(root, "svc", **{name.replace("-", "_"): data for name, data in contents.items()})
+    service(root, "other")
+    services, found = config.problems(str(root))
+    assert all(p.path.startswith(f"{directory}/") for p in found)
+    assert ("svc" in [s.name for s in services]) == (not found)
+    for problem in found:
+        assert "\n" not in problem.text() or "\n" in problem.path  # one line each

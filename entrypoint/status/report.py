@@ -29,7 +29,11 @@ class Report(NamedTuple):
 
     @property
     def healthy(self) -> bool:
-        return self.state.phase == RUNNING and self.app_alive
+        """Phase running, the app (if there is one) alive, every essential service ready."""
+        state = self.state
+        app_ok = self.app_alive or not state.app.command
+        essential_ok = all(s.state == "ready" for s in state.services if s.essential)
+        return state.phase == RUNNING and app_ok and essential_ok
 
 
 def build_report(state: PublishedState, psutil: ModuleType, cgroup: CgroupFigures,
@@ -74,6 +78,9 @@ def as_json(report: Report) -> dict[str, Any]:
         "changed_at": state.changed_at,
         "app": {"pid": state.app.pid, "alive": report.app_alive, "restarts": state.app.restarts,
                 "last_exit_code": state.app.last_exit_code, "command": state.app.command},
+        "services": [{"name": s.name, "state": s.state, "pid": s.pid, "restarts": s.restarts,
+                      "last_exit_code": s.last_exit_code, "essential": s.essential}
+                     for s in state.services],
         "processes": [{"pid": r.pid, "ppid": r.ppid, "user": r.user, "status": r.status,
                        "zombie": r.zombie, "rss_bytes": r.rss_bytes, "cpu_percent": r.cpu_percent,
                        "cmdline": r.cmdline} for r in report.processes],
@@ -99,7 +106,16 @@ def as_text(report: Report, now: float | None = None) -> str:
     else:
         alive = f"pid {app.pid} " + ("alive" if report.app_alive else "NOT RUNNING")
     code = "none" if app.last_exit_code is None else str(app.last_exit_code)
-    lines.append(f"app: {alive}, restarts {app.restarts}, last exit code {code}: {shlex.join(app.command)}")
+    if app.command:
+        lines.append(f"app: {alive}, restarts {app.restarts}, last exit code {code}: "
+                     f"{shlex.join(app.command)}")
+    else:
+        lines.append("app: none (services only)")
+    for s in state.services:
+        pid = "no process" if s.pid is None else f"pid {s.pid}"
+        shown = "none" if s.last_exit_code is None else str(s.last_exit_code)
+        lines.append(f"service {s.name}: {s.state}, {pid}, restarts {s.restarts}, last exit code {shown}"
+                     + (", essential" if s.essential else ""))
     lines.append(_cgroup_line(report.cgroup))
     lines.append(f"{'PID':>7} {'PPID':>7} {'USER':<10} {'STATUS':<9} {'RSS':>8} {'CPU%':>5}  COMMAND")
     depth = depth_of(report.processes)
@@ -113,9 +129,23 @@ def as_text(report: Report, now: float | None = None) -> str:
     zombies = sum(row.zombie for row in report.processes)
     if zombies:
         lines.append(f"{zombies} zombie process(es)")
-    why = "the app is not alive" if state.phase == RUNNING else f"phase {state.phase}"
-    lines.append("healthy: the app is running" if report.healthy else f"unhealthy: {why}")
+    lines.append(_verdict(report))
     return "\n".join(lines) + "\n"
+
+
+def _verdict(report: Report) -> str:
+    state = report.state
+    if report.healthy:
+        if not state.services:
+            return "healthy: the app is running"
+        return "healthy: " + ("the app is running, " if state.app.command else "") + \
+            "every essential service is ready"
+    if state.phase != RUNNING:
+        return f"unhealthy: phase {state.phase}"
+    if state.app.command and not report.app_alive:
+        return "unhealthy: the app is not alive"
+    down = [s.name for s in state.services if s.essential and s.state != "ready"]
+    return f"unhealthy: essential service(s) not ready: {', '.join(down)}"
 
 
 def _cgroup_line(cg: CgroupFigures) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from typing import Any, NamedTuple, TypeGuard
 
 from entrypoint.errors import StatusUnavailable
@@ -27,6 +28,20 @@ class AppState(NamedTuple):
     command: list[str]
 
 
+class ServiceState(NamedTuple):
+    """One entry of ``services`` (``--services-dir``)."""
+
+    name: str
+    state: str
+    pid: int | None
+    restarts: int
+    last_exit_code: int | None
+    essential: bool
+
+
+SERVICE_STATES = ("starting", "ready", "backoff", "stopping", "down")
+
+
 class PublishedState(NamedTuple):
     """One state file, validated."""
 
@@ -35,6 +50,7 @@ class PublishedState(NamedTuple):
     phase: str
     app: AppState
     changed_at: float
+    services: list[ServiceState] = []  # noqa: RUF012 - a NamedTuple default, never mutated
 
 
 def state_file_path(option: str | None) -> str:
@@ -103,7 +119,30 @@ def parse_state(document: Any, path: str) -> PublishedState:
         raise bad(f"changed_at {changed_at!r}")
     return PublishedState(path=path, runtime_pid=runtime_pid, phase=phase,
                           app=AppState(pid=pid, restarts=restarts, last_exit_code=code, command=command),
-                          changed_at=float(changed_at))
+                          changed_at=float(changed_at), services=_services(document, bad))
+
+
+def _services(document: dict[str, Any], bad: Callable[[str], StatusUnavailable]) -> list[ServiceState]:
+    """``services``: absent before 0.3 and without --services-dir."""
+    entries = document.get("services", [])
+    if not isinstance(entries, list):
+        raise bad("services is not a list")
+    found = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise bad(f"services entry {entry!r}")
+        name = entry["name"]
+        state, pid, restarts, code = (entry.get(k) for k in ("state", "pid", "restarts", "last_exit_code"))
+        if state not in SERVICE_STATES:
+            raise bad(f"service {name}: state {state!r}")
+        if pid is not None and (not _is_int(pid) or pid <= 0):
+            raise bad(f"service {name}: pid {pid!r}")
+        if not _is_int(restarts) or restarts < 0:
+            raise bad(f"service {name}: restarts {restarts!r}")
+        if code is not None and not _is_int(code):
+            raise bad(f"service {name}: last_exit_code {code!r}")
+        found.append(ServiceState(name, state, pid, restarts, code, entry.get("essential") is True))
+    return found
 
 
 def _is_int(value: object) -> TypeGuard[int]:

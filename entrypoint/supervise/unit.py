@@ -133,7 +133,7 @@ class Unit:
     def document(self) -> dict[str, Value]:
         """The state file's entry for a service."""
         return {"name": self.name, "state": self.state, "pid": self.pid, "restarts": self.restarts,
-                "last_exit_code": self.last_exit_code}
+                "last_exit_code": self.last_exit_code, "essential": self.essential}
 
 
 def link(units: list[Unit]) -> None:
