@@ -101,7 +101,8 @@ class S6:
 
     def __init__(self, directory: Path, out: Path, gate: Path) -> None:
         self.directory = directory
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OUT": str(out), "GATE": str(gate)}
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OUT": str(out), "GATE": str(gate),
+               "GATE2": str(second_gate(gate))}
         assert S6_SUPERVISE is not None
         self.proc = subprocess.Popen([S6_SUPERVISE, str(directory)], env=env, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -146,7 +147,8 @@ class Entrypoint:
         self.stderr = state.with_name("run.stderr")
         with self.stderr.open("wb") as stderr:  # the services' prefixed output and run's own lines
             self.rt = Runtime(["--state-file", str(state), "--services-dir", str(services)],
-                              env=base_env(OUT=str(out), GATE=str(gate)), stdout=stderr, stderr=stderr)
+                              env=base_env(OUT=str(out), GATE=str(gate), GATE2=str(second_gate(gate))),
+                              stdout=stderr, stderr=stderr)
 
     @property
     def pid(self) -> int:
@@ -251,6 +253,11 @@ def test_finish_arguments_match_s6(tmp_path: Path, case: str) -> None:
 # --- (b) when a notification-fd service counts as ready -----------------------------------------
 
 
+def second_gate(gate: Path) -> Path:
+    """The script's second FIFO: reopening the first could meet the first read's open still there."""
+    return gate.with_name(gate.name + "2")
+
+
 def open_gate(gate: Path, timeout: float = 10) -> int:
     """The FIFO's write end, once the script is blocked reading it (ENXIO while nobody reads)."""
     deadline = time.monotonic() + timeout
@@ -324,7 +331,7 @@ READY_CASES: dict[str, str] = {
     "in pieces": 'printf rea >&3\nread go < "$GATE"\nprintf "dy\\n" >&3\nexec sleep 3601\n',
     # something but no newline, then the fd closed: never ready
     "closed without newline":
-        'printf rea >&3\nread go < "$GATE"\nexec 3>&-\nread go < "$GATE"\nexec sleep 3601\n',
+        'printf rea >&3\nread go < "$GATE"\nexec 3>&-\nread go < "$GATE2"\nexec sleep 3601\n',
 }
 EXPECTED_READY = {"late newline": [False, True], "in pieces": [False, True],
                   "closed without newline": [False, False]}
@@ -344,7 +351,7 @@ def observe(case: str, supervisor_pid: int, gate: Path, ready: Callable[[], bool
     wait_until(lambda: unread_bytes(pid) == 0, 10, "the supervisor to read the service's first bytes")
     if case == "closed without newline":
         release(first)
-        second = open_gate(gate)  # the service has closed fd 3 and waits again
+        second = open_gate(second_gate(gate))  # the service has closed fd 3 and waits again
         wait_until(lambda: not holders(pipe, supervisor_pid), 10, "the supervisor to close its end")
         before = ready()
         release(second)
@@ -373,6 +380,7 @@ def test_notification_fd_readiness_matches_s6(tmp_path: Path, case: str) -> None
     service(services, "after", f"touch {started}\nexec sleep 3601\n", dependencies="notify\n")
     gate = tmp_path / "gate"
     os.mkfifo(gate)
+    os.mkfifo(second_gate(gate))
     out = tmp_path / "out"
     out.mkdir()
 
