@@ -266,7 +266,7 @@ def main() -> int:
         "window": f"{window:g} s", "programs": PROGRAMS, "rounds": rounds, "quick": args.quick,
         "python": sys.version.split()[0], "cpus": os.cpu_count(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "ratio": "peer / entrypoint",
+        "ratio": "peer / entrypoint", "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
     }
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
