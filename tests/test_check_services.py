@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from entrypoint.options import DEFAULT_SERVICES_DIR, parse_run_args
-from tests.pid1_helpers import base_env
+from tests.pid1_helpers import base_env, wait_until
 from tests.test_imports import HEAVY, LIGHT_PATH_AVOIDS, imported_by, top_level
 from tests.test_services_config import BAD, service
 
@@ -158,3 +159,20 @@ def test_run_reads_services_dir_from_the_one_option_table() -> None:
     assert parse_run_args(["--", "true"], {"ENTRYPOINT_SERVICES_DIR": "/srv/s"}).services_dir == "/srv/s"
     opts = parse_run_args(["--services-dir", "/a", "--", "true"], {"ENTRYPOINT_SERVICES_DIR": "/srv/s"})
     assert opts.services_dir == "/a" and "services_dir" in opts.from_cli
+
+
+def test_check_watch_checks_the_services_again_on_any_change(tmp_path: Path) -> None:
+    from tests.test_watch_cli import Watcher
+
+    root = tmp_path / "services"
+    service(root, "web", restart="sometimes\n")
+    w = Watcher(tmp_path, "check", "--services-dir", "services")
+    try:
+        wait_until(lambda: "services/web/restart: expected always" in w.stderr(), 15, "the first check")
+        (root / "web" / "restart").write_text("always\n")  # not a template suffix: counts all the same
+        wait_until(lambda: "0 template(s) and 1 service(s) OK" in w.stdout(), 15, "the fixed directory")
+        (root / "db").mkdir()  # a new service without run
+        wait_until(lambda: "services/db/run: missing" in w.stderr(), 15, "the new service checked")
+        assert w.stop(signal.SIGINT) == 0
+    finally:
+        w.close()

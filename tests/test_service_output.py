@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from entrypoint.supervise.services import output
 from entrypoint.supervise.services.output import LIMIT, OUTPUT_SIGNAL, LineFramer, ServiceOutput
@@ -166,6 +168,32 @@ def test_each_write_is_whole_lines_within_pipe_buf_or_one_line(monkeypatch: pyte
     for data in writes:
         assert data.endswith(b"\n") and data.startswith(b"w | ")
         assert len(data) <= output.PIPE_BUF or data.count(b"\n") == 1
+
+
+def reference(stream: bytes, limit: int, prefix: bytes) -> list[bytes]:
+    """What the framing means, written the slow obvious way: every line (and the tail at EOF) in
+    pieces of at most ``limit`` bytes, each prefixed."""
+    *lines, tail = stream.split(b"\n")
+    framed = []
+    for line in [*lines, tail] if tail else lines:
+        framed += [prefix + line[i:i + limit] for i in range(0, len(line), limit)] or [prefix]
+    return framed
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(chunks=st.lists(st.binary(max_size=300).map(lambda b: b.replace(b"\r", b"\n")), max_size=30),
+       limit=st.integers(1, 120), newlines=st.integers(0, 3))
+def test_framing_matches_the_obvious_definition(tmp_path_factory: pytest.TempPathFactory, chunks: list[bytes],
+                                                limit: int, newlines: int) -> None:
+    sink = Sink(tmp_path_factory.mktemp("frame") / "out")
+    framer = LineFramer("n", sink.fd, limit=limit)
+    chunks = [chunk + b"\n" * newlines for chunk in chunks]  # whole-line runs too, for the fast path
+    for chunk in chunks:
+        framer.feed(chunk)
+        assert framer.pending <= limit
+    framer.close()
+    assert sink.lines() == reference(b"".join(chunks), limit, b"n | ")
+    sink.close()
 
 
 def test_a_name_that_is_not_ascii(sinks: tuple[Sink, Sink]) -> None:

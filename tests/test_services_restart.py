@@ -48,7 +48,7 @@ def test_a_dependant_keeps_running_while_its_dependency_restarts(tmp_path: Path)
     with Runtime(["--services-dir", str(services), "--state-file", str(st), *BACKOFF, "--",
                   "/bin/sh", "-c", f"echo app >> {log}; exec sleep 60"]) as rt:
         wait_event(log, "app")
-        web = service_state(st, "web")
+        web = wait_service(st, "web", "ready")
         go.touch()
         wait_until(lambda: service_state(st, "db").get("restarts") == 1
                    and service_state(st, "db")["state"] == "ready", 15, "db restarted and ready")
@@ -82,6 +82,19 @@ def test_an_essential_service_that_gives_up_stops_the_container(tmp_path: Path) 
     assert done.returncode == 5, done.stderr
     assert events(log).count("core") == 3
     assert b"service core exited with 5; giving up after 2 restart(s)" in done.stderr
+
+
+def test_a_service_done_after_it_was_ready_blocks_nobody(tmp_path: Path) -> None:
+    """``once`` is ready, exits 0 and stays down (restart no) long before ``slow`` is ready:
+    its dependant and COMMAND still start."""
+    log, services = tmp_path / "log", tmp_path / "s"
+    service(services, "once", f"echo once >> {log}\nexit 0\n", restart="no\n")
+    service(services, "after", f"echo after >> {log}\nexec sleep 60\n", dependencies="once\n")
+    service(services, "slow", f"while ! grep -q after {log}; do sleep 0.02; done\necho >&3\nexec sleep 60\n",
+            notification_fd="3\n")
+    done = run_ns(["--services-dir", str(services), "--", "/bin/sh", "-c", f"echo app >> {log}"])
+    assert done.returncode == 0, done.stderr
+    assert events(log) == ["once", "after", "app"]
 
 
 def test_a_non_essential_service_ending_changes_nothing(tmp_path: Path) -> None:

@@ -7,13 +7,14 @@ their events to one log; the state file says where each service is.
 from __future__ import annotations
 
 import signal
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from entrypoint.errors import EX_USAGE
 from tests.pid1_helpers import Runtime, free_port, needs_ns, run_ns
-from tests.services_helpers import PY, events, service, service_state, state, wait_event, wait_service
+from tests.services_helpers import PY, events, service, state, wait_event, wait_service
 
 pytestmark = [needs_ns, pytest.mark.timeout(60)]
 
@@ -29,14 +30,17 @@ def test_a_service_starts_only_when_its_slow_dependency_is_ready(tmp_path: Path)
                   "/bin/sh", "-c", f"echo app-started >> {log}; exec sleep 60"]) as rt:
         wait_event(log, "db-started")
         wait_event(log, "cron-started")
-        assert service_state(st, "web") == {"name": "web", "state": "starting", "pid": None,
-                                            "restarts": 0, "last_exit_code": None}
+        assert wait_service(st, "web", "starting") == {"name": "web", "state": "starting", "pid": None,
+                                                       "restarts": 0, "last_exit_code": None,
+                                                       "essential": False}
         assert state(st)["phase"] == "starting"
         assert "web-started" not in events(log) and "app-started" not in events(log)
         go.touch()
         wait_event(log, "app-started")
-        assert events(log).index("db-ready") < events(log).index("web-started") \
-            < events(log).index("app-started")
+        wait_event(log, "web-started")  # web has no readiness check: ready once started, so the app
+        lines = events(log)               # may write before it does
+        assert lines.index("db-ready") < lines.index("web-started")
+        assert lines.index("db-ready") < lines.index("app-started")
         wait_service(st, "web", "ready")
         assert state(st)["phase"] == "running"
         rt.signal(signal.SIGTERM)
@@ -140,3 +144,21 @@ def _env() -> dict[str, str]:
     from tests.pid1_helpers import base_env
 
     return base_env()
+
+
+def test_a_service_user_runs_it_as_that_user_with_its_home() -> None:
+    # not under tmp_path: pytest's base directory is root's alone (0700), daemon could not reach run
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        root = Path(tmp)
+        root.chmod(0o755)
+        log, services = root / "log", root / "s"
+        log.touch()
+        log.chmod(0o666)
+        service(services, "low", f'echo "$(id -u):$(id -g) $HOME" >> {log}\nexec sleep 60\n',
+                user="daemon\n")
+        service(services, "root", f'echo "$(id -u) $HOME" >> {log}\nexec sleep 60\n')
+        done = run_ns(["--services-dir", str(services), "--", "/bin/sh", "-c",
+                       f"while [ $(wc -l < {log}) -lt 2 ]; do sleep 0.02; done"],
+                      env={**_env(), "HOME": "/root"})
+        assert done.returncode == 0, done.stderr
+        assert sorted(events(log)) == ["0 /root", "1:1 /usr/sbin"]

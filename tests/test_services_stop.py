@@ -2,7 +2,8 @@
 
 ``finish`` gets s6's two arguments; real s6 (``s6-supervise``, Debian's s6
 package) is the oracle where it is installed: the same service directory
-under both must hand its ``finish`` the same arguments.
+under both must hand its ``finish`` the same arguments, and count as ready
+(``notification-fd``) at the same point.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.pid1_helpers import Runtime, needs_ns, run_ns, wait_until
-from tests.services_helpers import events, service, wait_event
+from tests.services_helpers import events, service, service_state, state, wait_event
 
 pytestmark = [needs_ns, pytest.mark.timeout(60)]
 
@@ -41,6 +42,20 @@ def test_the_app_stops_first_then_services_in_reverse_dependency_order(tmp_path:
     assert stops[0] == "app-term"
     assert stops.index("web-term") < stops.index("api-term") < stops.index("db-term")
     assert sorted(stops) == ["api-term", "app-term", "cron-term", "db-term", "web-term"]
+
+
+def test_the_stop_delay_keeps_everything_running_until_a_second_stop_signal(tmp_path: Path) -> None:
+    log, st, services = tmp_path / "log", tmp_path / "state.json", tmp_path / "s"
+    service(services, "svc", _loop("svc", log))
+    with Runtime(["--services-dir", str(services), "--state-file", str(st), "--stop-delay", "300",
+                  "--", "/bin/sh", "-c", _loop("app", log)]) as rt:
+        wait_event(log, "app")
+        rt.signal(signal.SIGTERM)
+        wait_until(lambda: state(st).get("phase") == "stopping", 15, "phase stopping")
+        assert service_state(st, "svc")["state"] == "ready" and "-term" not in " ".join(events(log))
+        rt.signal(signal.SIGTERM)  # a second one ends the delay
+        assert rt.wait() == 0
+    assert [line for line in events(log) if line.endswith("-term")] == ["app-term", "svc-term"]
 
 
 def test_down_signal_is_what_a_service_gets(tmp_path: Path) -> None:
@@ -144,3 +159,70 @@ def test_finish_arguments_match_s6(tmp_path: Path) -> None:
         assert rt.wait() == 143
     assert events(s6_log) == ["3 0", "up", "256 15"]
     assert events(our_log) == events(s6_log)
+
+
+def test_watch_reloads_the_app_and_leaves_the_services_alone(tmp_path: Path) -> None:
+    log, services, template, out = tmp_path / "log", tmp_path / "s", tmp_path / "t.tmpl", tmp_path / "out"
+    template.write_text("v=1\n")
+    service(services, "svc", f"trap 'echo svc-hup >> {log}' HUP\necho svc >> {log}\n"
+            "while :; do sleep 0.05; done\n")
+    app = f"trap 'echo app-hup >> {log}' HUP; echo app >> {log}; while :; do sleep 0.05; done"
+    with Runtime(["--services-dir", str(services), "--watch", "--watch-quiet", "0.05",
+                  "--template", f"{template}:{out}", "--", "/bin/sh", "-c", app]) as rt:
+        wait_event(log, "app")
+        wait_event(log, "svc")
+        template.write_text("v=2\n")
+        wait_event(log, "app-hup")
+        assert out.read_text() == "v=2\n"
+        rt.signal(signal.SIGTERM)
+        assert rt.wait() == 143
+    assert "svc-hup" not in events(log)
+
+
+def _svstat(directory: Path) -> str:
+    done = subprocess.run(["s6-svstat", "-o", "up,ready", str(directory)], capture_output=True, text=True,
+                          timeout=10)
+    return done.stdout.strip()
+
+
+@pytest.mark.skipif(S6 is None, reason="s6 (s6-supervise) is not installed")
+@pytest.mark.parametrize("then", ["echo >&3", "exec 3>&-"])
+def test_notification_fd_readiness_matches_s6(tmp_path: Path, then: str) -> None:
+    """Data without a newline is not ready under either; the newline makes it ready under both,
+    the fd closed without one leaves it not ready under both."""
+    def make(root: Path, log: Path, go: Path) -> Path:
+        return service(root, "svc", f"printf partial >&3\necho partial >> {log}\n"
+                       f"while [ ! -e {go} ]; do sleep 0.02; done\n{then}\necho after >> {log}\n"
+                       "exec sleep 60\n", notification_fd="3\n")
+
+    verdicts: dict[str, list[bool]] = {}
+    s6_log, s6_go = tmp_path / "s6.log", tmp_path / "s6.go"
+    directory = make(tmp_path / "s6", s6_log, s6_go)
+    assert S6 is not None
+    with subprocess.Popen([S6, str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as sup:
+        try:
+            wait_event(s6_log, "partial")
+            before = _svstat(directory) == "true true"
+            s6_go.touch()
+            wait_event(s6_log, "after")
+            if then.startswith("echo"):
+                wait_until(lambda: _svstat(directory) == "true true", 10, "s6: ready")
+            verdicts["s6"] = [before, _svstat(directory) == "true true"]
+            subprocess.run(["s6-svc", "-dx", str(directory)], check=True, timeout=10)
+            sup.wait(15)
+        finally:
+            sup.kill()
+    log, go, st = tmp_path / "ours.log", tmp_path / "ours.go", tmp_path / "state.json"
+    make(tmp_path / "ours", log, go)
+    with Runtime(["--services-dir", str(tmp_path / "ours"), "--state-file", str(st)]) as rt:
+        wait_event(log, "partial")
+        before = service_state(st, "svc").get("state") == "ready"
+        go.touch()
+        wait_event(log, "after")
+        if then.startswith("echo"):
+            wait_until(lambda: service_state(st, "svc").get("state") == "ready", 10, "ours: ready")
+        verdicts["ours"] = [before, service_state(st, "svc").get("state") == "ready"]
+        rt.signal(signal.SIGTERM)
+        assert rt.wait() == 0
+    assert verdicts["s6"] == [False, then.startswith("echo")]
+    assert verdicts["ours"] == verdicts["s6"]

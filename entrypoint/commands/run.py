@@ -81,7 +81,7 @@ def _run(argv: list[str], state: _Start) -> int:
     identities = _service_identities(services)
     if not sup.tree_ok:
         log.warn("/proc does not show our PID namespace: leftover processes will not be stopped")
-    _check_kill_window(opts, environ)
+    _check_kill_window(opts, environ, services)
     if opts.watch:
         # Before the first render, so that an edit made while it runs is seen.
         sup.watcher = _watcher(opts, environ)
@@ -200,11 +200,13 @@ def _check_files(opts: RunOptions) -> None:
         check_paths(opts.log_files)
 
 
-def _check_kill_window(opts: RunOptions, environ: dict[str, str]) -> None:
+def _check_kill_window(opts: RunOptions, environ: dict[str, str], services: list[Service]) -> None:
     from entrypoint.supervise.parts import killwindow
     from entrypoint.supervise.steps import finish
 
-    killwindow.warn_if_too_long(opts, environ, finish.count_hooks(opts.finish_dir))
+    # The services' finish scripts run all at once after the sweep: one more --finish-timeout.
+    finishes = finish.count_hooks(opts.finish_dir) + any(s.finish is not None for s in services)
+    killwindow.warn_if_too_long(opts, environ, finishes)
 
 
 def _follower(opts: RunOptions) -> LogFollower | None:

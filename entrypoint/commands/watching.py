@@ -49,11 +49,15 @@ class WatchSet:
     files: frozenset[Path] = frozenset()
     trees: frozenset[Path] = frozenset()
     outputs: frozenset[Path] = frozenset()
+    #: trees where every change counts (``check --services-dir``: any file of a service matters)
+    whole_trees: frozenset[Path] = frozenset()
 
     def matches(self, path: Path, *, is_directory: bool = False) -> bool:
         if path in self.outputs:
             return False
         if path in self.files:
+            return True
+        if any(path == tree or tree in path.parents for tree in self.whole_trees):
             return True
         for tree in self.trees:
             if path == tree or tree in path.parents:
@@ -66,7 +70,8 @@ class WatchSet:
     def directories(self) -> dict[Path, bool]:
         """Directory -> recursive: what the observer must watch to see every change above."""
         wanted: dict[Path, bool] = {}
-        for path, recursive in [*((f.parent, False) for f in self.files), *((t, True) for t in self.trees)]:
+        for path, recursive in [*((f.parent, False) for f in self.files),
+                                *((t, True) for t in (*self.trees, *self.whole_trees))]:
             existing = path
             while not existing.is_dir() and existing != existing.parent:
                 existing, recursive = existing.parent, True  # watch for it to appear
@@ -75,9 +80,10 @@ class WatchSet:
 
 
 def watch_set(ns: argparse.Namespace, default_templates: Iterable[str],
-              templates_dir: str | Path | None) -> WatchSet:
+              templates_dir: str | Path | None, services_dir: str | None = None) -> WatchSet:
     """The sources of one render/check command line: TEMPLATE arguments (or the configured
-    templates and directory), ``--env-file`` files and the ``--marathon-app`` file."""
+    templates and directory), ``--env-file`` files, the ``--marathon-app`` file, and for
+    ``check --services-dir`` the services directory."""
     files: set[Path] = set()
     trees: set[Path] = set()
     outputs: set[Path] = set()
@@ -95,7 +101,8 @@ def watch_set(ns: argparse.Namespace, default_templates: Iterable[str],
     files.update(_absolute(Path(p)) for p in ns.env_file)
     if ns.marathon_app is not None:
         files.add(_absolute(ns.marathon_app))
-    return WatchSet(frozenset(files), frozenset(trees), frozenset(outputs))
+    whole = {_absolute(Path(d)) for d in [services_dir] if d}
+    return WatchSet(frozenset(files), frozenset(trees), frozenset(outputs), frozenset(whole))
 
 
 def _absolute(path: Path) -> Path:
@@ -254,16 +261,26 @@ class _Watches:
         self.observer.join(5)
 
 
+def _services_dir(ns: argparse.Namespace) -> str | None:
+    """``check``'s services directory, if it checks one (``render`` has no such option)."""
+    if "services_dir" not in vars(ns):
+        return None
+    from entrypoint.commands.check import services_dir_of
+
+    return services_dir_of(ns)
+
+
 def watch_command(ns: argparse.Namespace, once: Callable[[argparse.Namespace], int], *, command: str) -> int:
     """``render --watch`` / ``check --watch``: :func:`watch` over this command line's sources."""
     from entrypoint.context.settings import load_settings  # as the one-shot command itself does
 
     def sources() -> WatchSet:
+        services_dir = _services_dir(ns)
         try:
             settings = load_settings()
         except EntrypointError:
-            return watch_set(ns, [], ns.templates_dir)
-        return watch_set(ns, settings.templates, ns.templates_dir or settings.templates_dir)
+            return watch_set(ns, [], ns.templates_dir, services_dir)
+        return watch_set(ns, settings.templates, ns.templates_dir or settings.templates_dir, services_dir)
 
     return watch(lambda: once(ns), sources, command=command, quiet=max(ns.watch_quiet, 0.0),
                  max_wait=max(ns.watch_max_wait, 0.0))

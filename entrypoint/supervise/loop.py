@@ -344,7 +344,7 @@ class Supervisor:
             if unit.state != STARTING or unit.pid is not None or unit.ready_pid is not None \
                     or unit.finish_pid is not None:
                 continue
-            if all(by_name[d].state == READY for d in unit.dependencies if d in by_name):
+            if all(by_name[d].settled for d in unit.dependencies if d in by_name):
                 self._start(unit, now)
                 changed = True
                 if self.stopping:
@@ -411,7 +411,7 @@ class Supervisor:
     def _ready(self, unit: Unit) -> None:
         if unit.state != STARTING:
             return
-        unit.state, unit.ready_at = READY, None
+        unit.state, unit.ready_at, unit.was_ready = READY, None, True
         if unit.kind == SERVICE:
             log.info(f"{unit.label}: ready")
         if self.on_started is not None and self._all_started():
@@ -420,7 +420,7 @@ class Supervisor:
 
     def _all_started(self) -> bool:
         """The start is complete: every service ready, and the app (if any) started."""
-        return all(u.state == READY or (u.kind == APP and u.started) for u in self.units)
+        return all(u.settled or (u.kind == APP and u.started) for u in self.units)
 
     def _readiness(self) -> bool:
         """Services that wrote their notification newline."""
@@ -475,29 +475,23 @@ class Supervisor:
             self.notifications.close(self._notify_fds.pop(unit.name, None))
 
     def _check_start(self, now: float) -> bool:
-        """A unit that waits for a dependency that is down for good: it can never start."""
+        """A unit waits for a dependency that ended for good without ever being ready: it can
+        never start, so the start cannot complete (exit 69).  (A unit that started once had every
+        dependency ready then, and a unit that was ready once never blocks anyone again.)"""
         if self.stopping:
             return False
         by_name = {u.name: u for u in self.units}
         for unit in self.units:
             if unit.state != STARTING or unit.pid is not None:
                 continue
-            gone = [d for d in unit.dependencies if d in by_name and by_name[d].state == DOWN]
-            if not gone:
-                continue
-            if not unit.started:
-                dep = by_name[gone[0]]
-                log.error(f"{dep.label} is down for good before it was ready: "
-                          f"{unit.label} cannot start; stopping (exit {EX_START_FAILED})")
-                self.cannot_start = dep
-                self._begin_stop(0, None)
-                return True
-            log.error(f"{unit.label}: not restarted: {by_name[gone[0]].label} is down for good")
-            unit.state = DOWN
-            if unit.essential:
-                self.cause = unit
-                self._begin_stop(0, unit)
-            return True
+            for name in unit.dependencies:
+                dep = by_name.get(name)
+                if dep is not None and dep.state == DOWN and not dep.was_ready:
+                    log.error(f"{dep.label} is down for good and was never ready: "
+                              f"{unit.label} cannot start; stopping (exit {EX_START_FAILED})")
+                    self.cannot_start = dep
+                    self._begin_stop(0, None)
+                    return True
         return False
 
     # -- ends ------------------------------------------------------------------------
@@ -545,6 +539,8 @@ class Supervisor:
             if not self.stopping:
                 self._run_finish(unit, now)
         if self.stopping:
+            if unit.kind == SERVICE:
+                log.info(f"{unit.label} exited with {raw}")
             unit.state = DOWN
             return
         if unit.reload_restart:

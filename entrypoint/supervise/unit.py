@@ -43,7 +43,7 @@ class Unit:
         "in_a_row", "kill_at", "kind", "last_exit_code", "name", "notification_fd", "pid", "ready_at",
         "ready_pid", "ready_url", "reload_restart", "restart", "restart_max", "restart_reset",
         "restarts", "retry_at", "signalled", "started", "started_at", "state", "status", "stop_signal",
-        "stoppable", "timeout_up",
+        "stoppable", "timeout_up", "was_ready",
     )
 
     def __init__(self, kind: str, name: str, argv: list[str], env: dict[str, str], *,
@@ -78,6 +78,7 @@ class Unit:
         self.status: int | None = None  # the last wait status
         self.last_exit_code: int | None = None
         self.started = False  # started at least once
+        self.was_ready = False  # ready at least once: ended for good after that, it blocks nobody
         self.started_at = 0.0
         self.retry_at = 0.0  # BACKOFF: when it may start again
         self.ready_at: float | None = None  # STARTING with a readiness check: the timeout-up deadline
@@ -97,6 +98,11 @@ class Unit:
     def label(self) -> str:
         """How log lines name it: ``'nginx'`` for the app (as before services), ``service web``."""
         return f"service {self.name}" if self.kind == SERVICE else repr(self.argv[0])
+
+    @property
+    def settled(self) -> bool:
+        """What a dependant waits for: ready, or down for good after it was ready once (its job done)."""
+        return self.state == READY or (self.state == DOWN and self.was_ready)
 
     @property
     def alive(self) -> bool:

@@ -20,7 +20,6 @@ import os
 
 from entrypoint.errors import ServicesError, UsageError
 from entrypoint.supervise.parts import signals
-from entrypoint.supervise.steps.waits import parse_wait_url
 
 DEFAULT_TIMEOUT_UP = 30.0
 DEFAULT_RESTART = "always"
@@ -110,14 +109,14 @@ def problems(services_dir: str) -> tuple[list[Service], list[ServiceProblem]]:
     shown = services_dir.rstrip("/") or "/"
     found: list[ServiceProblem] = []
     try:
-        names = _service_names(services_dir)
+        listed = _service_names(services_dir)
     except FileNotFoundError:
         return [], []
     except OSError as exc:
         return [], [ServiceProblem(shown, f"cannot read the services directory: {_reason(exc)}")]
-    readers = [_ServiceDir(shown, services_dir, name) for name in names]
+    readers = [_ServiceDir(shown, services_dir, name) for name in listed]
     parsed = [reader.parse() for reader in readers]
-    known = set(names)
+    known = set(listed)
     for reader in readers:
         reader.check_dependencies(known)
     cycles = _cycles(readers)
@@ -344,6 +343,9 @@ class _ServiceDir:
             self.problem("ready", "expected one --wait URL (tcp://, http(s)://, unix://, file://), "
                                   f"found {len(urls)}")
             return None
+        # only for a ready file: PID 1 stays small
+        from entrypoint.supervise.steps.waits import parse_wait_url
+
         try:
             parse_wait_url(urls[0])
         except UsageError as exc:

@@ -77,35 +77,39 @@ class LineFramer:
         return len(self.partial)
 
     def feed(self, data: bytes) -> None:
-        """Frame ``data``: every line it completes goes out now; the rest waits for more (or EOF)."""
+        """Frame ``data``: every line it completes goes out now; the rest waits for more (or EOF).
+
+        The run of whole lines in ``data`` is framed in one ``bytes.replace`` when no line in it
+        can exceed the limit (the run itself is no longer than the limit): the common case, at C
+        speed.  A held-back line, a longer run and the unfinished tail go line by line.
+        """
         out: list[bytes] = []
-        size = 0
         start, end = 0, len(data)
+        last = data.rfind(b"\n")
         while start < end:
+            if not self.partial and start <= last and last - start <= self.limit:
+                out.append(self.prefix + data[start:last].replace(b"\n", b"\n" + self.prefix) + b"\n")
+                start = last + 1
+                continue
             newline = data.find(b"\n", start)
             stop = end if newline < 0 else newline
             room = self.limit - len(self.partial)
             if stop - start > room:  # the line outgrows the limit: this piece goes out as a line
-                line = self._take(data[start:start + room])
+                out.append(self._take(data[start:start + room]))
                 start += room
             elif newline < 0:
                 self.partial += data[start:]
                 break
             else:
-                line = self._take(data[start:newline])
+                out.append(self._take(data[start:newline]))
                 start = newline + 1
-            if size and size + len(line) > PIPE_BUF:  # keep each write atomic on a pipe
-                self._write(b"".join(out))
-                out, size = [], 0
-            out.append(line)
-            size += len(line)
         if out:
-            self._write(b"".join(out))
+            self._emit(b"".join(out))
 
     def close(self) -> None:
         """EOF: an unfinished line goes out with a newline appended."""
         if self.partial:
-            self._write(self._take(b""))
+            self._emit(self._take(b""))
 
     def _take(self, tail: bytes) -> bytes:
         """One framed line: the prefix, what was held back, ``tail``, a newline."""
@@ -114,6 +118,19 @@ class LineFramer:
             self.partial = bytearray()
             return line
         return self.prefix + tail + b"\n"
+
+    def _emit(self, lines: bytes) -> None:
+        """Whole framed lines out, in writes of at most PIPE_BUF bytes cut at line ends (atomic on a
+        pipe, so another writer's line never lands inside one of these); a longer line goes alone."""
+        pos, end = 0, len(lines)
+        while end - pos > PIPE_BUF:
+            cut = lines.rfind(b"\n", pos, pos + PIPE_BUF) + 1
+            if cut <= pos:  # the next line alone is longer than PIPE_BUF
+                cut = lines.find(b"\n", pos) + 1
+            self._write(lines[pos:cut])
+            pos = cut
+        if pos < end:
+            self._write(lines[pos:] if pos else lines)
 
     def _write(self, data: bytes) -> None:
         """All of ``data`` in as few writes as the kernel allows; a vanished stdout drops output
