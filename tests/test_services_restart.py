@@ -127,3 +127,19 @@ def test_the_app_restarts_by_restart_while_services_keep_running(tmp_path: Path)
     assert done.returncode == 9, done.stderr
     assert events(log).count("app") == 3 and events(log).count("side") == 1
     assert state(st)["app"]["restarts"] == 2
+
+
+def test_services_only_all_down_for_good_runs_on_until_a_stop_signal(tmp_path: Path) -> None:
+    """cli.md: without COMMAND, `run` runs until a stop signal or an essential service's end; a
+    non-essential service that ends for good (even failing) is neither. PID 1 is shown to be alive
+    after the end by a line it copies from a --log-file written only then."""
+    st, services, applog = tmp_path / "state.json", tmp_path / "s", tmp_path / "app.log"
+    service(services, "once", "exit 3\n", restart="no\n")
+    with Runtime(["--services-dir", str(services), "--state-file", str(st), "--log-file", str(applog)]) as rt:
+        assert wait_service(st, "once", "down")["last_exit_code"] == 3
+        assert state(st)["phase"] == "running"
+        applog.write_text("still supervising\n")
+        rt.signal(signal.SIGTERM)
+        out, err = rt.communicate()
+        assert rt.proc.returncode == 0, err
+    assert b"still supervising\n" in out

@@ -287,9 +287,11 @@ class Supervisor:
                 if all(u.kind == STEP for u in self.units) and not self.stopping:
                     self.stage = State.DONE  # a step's leftovers are the next step's business
                     return True
-                if all(u.state == DOWN for u in self.units):
+                if all(u.state == DOWN for u in self.units) and any(u.kind == APP for u in self.units):
                     self._begin_stop(0, None)  # nothing left to supervise
                     return True
+                # Services only, every one down for good: run on, idle, until a stop signal
+                # (cli.md), as s6-svscan does; `status` shows them down.
                 if self._needs_sweep():
                     self._sweep(now)  # before a restart: its predecessor's leftovers go first
                     return True
