@@ -7,6 +7,7 @@ Standard library only and nothing but :mod:`os`: PID 1 imports it.
 
 from __future__ import annotations
 
+import errno
 import os
 
 
@@ -25,3 +26,26 @@ def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+def copy_out(fd: int, data: bytes) -> OSError | None:
+    """All of ``data`` to ``fd``, waiting while a non-blocking ``fd`` is full; the error that ended
+    the write, if one did.  For PID 1's copies to its stdout (services' lines, --log-file): a
+    vanished reader must cost the copy, never the loop.  EPIPE/EBADF mean the reader is gone."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except InterruptedError:
+            continue
+        except BlockingIOError:
+            import select
+
+            select.select([], [fd], [])
+        except OSError as exc:
+            return exc
+    return None
+
+
+#: errors of :func:`copy_out` that mean nobody reads ``fd`` any more
+GONE = (errno.EPIPE, errno.EBADF)

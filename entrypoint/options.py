@@ -202,6 +202,15 @@ def env_name(option: str) -> str:
     return _ENV_NAMES.get(option) or "ENTRYPOINT_" + option[2:].upper().replace("-", "_")
 
 
+def given_or_env(value: object, option: str, environ: Mapping[str, str]) -> str | None:
+    """An option with no default of its own: the command line's ``value``, else ``option``'s
+    ``ENTRYPOINT_*`` variable, else None (``check --services-dir``: a check of templates alone
+    must not depend on what the CI host's ``/etc/entrypoint/services`` holds)."""
+    if value:
+        return str(value)
+    return environ.get(env_name(option)) or None
+
+
 #: Lists of paths split at commas only (a path may contain a space); every other list at commas and
 #: whitespace alike.  The same rule for a variable whichever command reads it.
 _PATH_LISTS = ("templates", "env_files", "log_files")

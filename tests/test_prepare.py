@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from entrypoint.options import parse_run_args
-from entrypoint.supervise.steps.forks import _finish_child, render_work
+from entrypoint.supervise.parts.spawn import finish_child
+from entrypoint.supervise.steps.forks import render_work
 from entrypoint.supervise.steps.results import read_records
 
 
@@ -30,7 +31,7 @@ def prepare(capfd: pytest.CaptureFixture[str]) -> Any:
         capfd.readouterr()
         pid = os.fork()
         if pid == 0:
-            _finish_child("rendering the templates", lambda: work(memfd))
+            finish_child("rendering the templates", lambda: work(memfd))
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
         out, err = capfd.readouterr()

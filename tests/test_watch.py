@@ -52,7 +52,8 @@ def main(argv):
     everything = _signal.valid_signals()
     _signal.pthread_sigmask(_signal.SIG_BLOCK, everything)
     from entrypoint.options import parse_run_args
-    from entrypoint.supervise.steps.forks import _finish_child, render_work
+    from entrypoint.supervise.parts.spawn import finish_child
+    from entrypoint.supervise.steps.forks import render_work
     opts_argv = [a for t in templates for a in ("--template", t)] + (["--check-cmd", check] if check else [])
     render = render_work(parse_run_args([*opts_argv, "--", "true"], dict(os.environ)), dict(os.environ))
     paths = watch_paths_from_env(os.environ, templates)
@@ -61,7 +62,7 @@ def main(argv):
     if first == 0:
         _signal.pthread_sigmask(_signal.SIG_SETMASK, set())
         fd = os.memfd_create("first", os.MFD_CLOEXEC)
-        _finish_child("render", lambda: render(fd))
+        finish_child("render", lambda: render(fd))
     _, status = os.waitpid(first, 0)
     if status != 0:
         return 78

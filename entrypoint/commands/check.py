@@ -29,7 +29,7 @@ from entrypoint.commands.render import add_render_options, selection_from
 from entrypoint.commands.watch_args import add_watch_options
 from entrypoint.context.settings import EntrypointSettings, load_settings
 from entrypoint.errors import EX_CONFIG, ConfigError, TemplateError, UsageError
-from entrypoint.options import env_name
+from entrypoint.options import given_or_env
 from entrypoint.render.engine import render_specs
 from entrypoint.render.model import TEMPLATE_SUFFIXES
 from entrypoint.render.plan import TemplateSpec, plan_argument, plan_directory
@@ -82,11 +82,8 @@ def check_once(ns: argparse.Namespace) -> int:
 
 
 def services_dir_of(ns: argparse.Namespace) -> str | None:
-    """``--services-dir``, else ``ENTRYPOINT_SERVICES_DIR``; unlike ``run``'s, no default: a check
-    of templates alone must not depend on what ``/etc/entrypoint/services`` holds on the CI host."""
-    if ns.services_dir:
-        return str(ns.services_dir)
-    return os.environ.get(env_name("--services-dir")) or None
+    """``--services-dir``, else ``ENTRYPOINT_SERVICES_DIR``; no default, unlike ``run``'s."""
+    return given_or_env(ns.services_dir, "--services-dir", os.environ)
 
 
 def collect_service_problems(directory: str) -> tuple[int, list[Problem]]:

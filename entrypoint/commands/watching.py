@@ -265,9 +265,11 @@ def _services_dir(ns: argparse.Namespace) -> str | None:
     """``check``'s services directory, if it checks one (``render`` has no such option)."""
     if "services_dir" not in vars(ns):
         return None
-    from entrypoint.commands.check import services_dir_of
+    import os
 
-    return services_dir_of(ns)
+    from entrypoint.options import given_or_env
+
+    return given_or_env(ns.services_dir, "--services-dir", os.environ)
 
 
 def watch_command(ns: argparse.Namespace, once: Callable[[argparse.Namespace], int], *, command: str) -> int:

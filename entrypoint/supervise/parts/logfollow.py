@@ -22,12 +22,12 @@ What is copied, per path, in order and exactly once:
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 
 from entrypoint import log
 from entrypoint.errors import ConfigError
+from entrypoint.fdio import GONE, copy_out
 from entrypoint.supervise.parts import inotify
 
 TYPE_CHECKING = False
@@ -211,23 +211,16 @@ class LogFollower:
         os.close(source.fd)
 
     def _write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view and self.out_fd >= 0:
-            try:
-                view = view[os.write(self.out_fd, view):]
-            except InterruptedError:
-                continue
-            except BlockingIOError:
-                import select
-
-                select.select([], [self.out_fd], [])
-            except OSError as exc:
-                if exc.errno in (errno.EPIPE, errno.EBADF):
-                    log.debug("--log-file: standard output is gone; not copying any more")
-                    self.out_fd = -1
-                else:
-                    log.debug(f"--log-file: cannot write: {exc.strerror}")
-                return
+        if self.out_fd < 0:
+            return
+        failed = copy_out(self.out_fd, data)
+        if failed is None:
+            return
+        if failed.errno in GONE:
+            log.debug("--log-file: standard output is gone; not copying any more")
+            self.out_fd = -1
+        else:
+            log.debug(f"--log-file: cannot write: {failed.strerror}")
 
 
 def _unlinked(source: _Source) -> bool:

@@ -14,11 +14,15 @@ from __future__ import annotations
 import errno
 import os
 
+from entrypoint import log, stdio
+from entrypoint.errors import EX_CONFIG, EntrypointError
 from entrypoint.fdio import read_all, write_all
 from entrypoint.supervise.parts import signals
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from entrypoint.supervise.parts.user import Identity
 
 #: An exec report starting with this is a failed switch of identity (``--user``), not of exec.
@@ -169,6 +173,28 @@ def fork_step(env_out: bool) -> tuple[int, int | None]:
     if pid == 0:
         signals.unblock_all()
     return pid, memfd
+
+
+
+def finish_child(action: str, work: Callable[[], int | None]) -> None:
+    """Child side of :func:`fork_step`: run ``work``, exit with its verdict (its int, else 0).  Never returns.
+
+    An error is reported as its lines; anything else (a bug) is one line and exit 78: a forked step
+    must never return into a second copy of PID 1's loop.
+    """
+    code = 0
+    try:
+        code = work() or 0
+    except EntrypointError as exc:
+        for line in str(exc).splitlines():  # several problems: one prefixed line each
+            log.error(line)
+        code = exc.exit_code
+    except BaseException as exc:  # a bug in a step must not become a second PID 1
+        log.error(f"{action} failed: {exc!r}")
+        code = EX_CONFIG
+    finally:
+        stdio.flush_quietly()
+        os._exit(code)
 
 
 def write_env(fd: int, env: dict[str, str]) -> None:

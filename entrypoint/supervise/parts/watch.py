@@ -185,7 +185,7 @@ class Watcher:
         """In the fork: own process group (a timeout kills a --check-cmd with it), signals
         unblocked, no stdin; then the render step.  Never returns."""
         from entrypoint.supervise.parts import signals
-        from entrypoint.supervise.steps.forks import _finish_child
+        from entrypoint.supervise.parts.spawn import finish_child
 
         try:
             os.setpgid(0, 0)
@@ -195,7 +195,7 @@ class Watcher:
             os.close(null)
         except OSError:
             os._exit(70)
-        _finish_child("re-rendering the templates", lambda: self.render(report_fd))
+        finish_child("re-rendering the templates", lambda: self.render(report_fd))
 
     # -- watches --------------------------------------------------------------------------
 

@@ -30,11 +30,11 @@ is imported only when standard output is non-blocking and full.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
 
 from entrypoint import log
+from entrypoint.fdio import GONE, copy_out
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -135,23 +135,14 @@ class LineFramer:
     def _write(self, data: bytes) -> None:
         """All of ``data`` in as few writes as the kernel allows; a vanished stdout drops output
         (the services must still be drained, or they would block on a full pipe)."""
-        view = memoryview(data)
-        while view and self.out_fd >= 0:
-            try:
-                view = view[os.write(self.out_fd, view):]
-            except InterruptedError:
-                continue
-            except BlockingIOError:
-                import select
-
-                select.select([], [self.out_fd], [])
-            except OSError as exc:
-                if exc.errno in (errno.EPIPE, errno.EBADF):
-                    self.out_fd = -1
-                else:
-                    log.debug(f"service output: cannot write: {exc.strerror}")
-                return
-
+        if self.out_fd < 0:
+            return
+        failed = copy_out(self.out_fd, data)
+        if failed is not None:
+            if failed.errno in GONE:
+                self.out_fd = -1
+            else:
+                log.debug(f"service output: cannot write: {failed.strerror}")
 
 class _Pipe:
     """The read end of one service stream and its framer."""

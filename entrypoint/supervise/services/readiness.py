@@ -83,12 +83,10 @@ def fork_ready_wait(name: str, url: str, timeout: float) -> int:
     """Probe ``url`` until it answers or ``timeout`` passes, in a fork of PID 1: exit 0 = ready."""
     pid, _ = spawn.fork_step(env_out=False)
     if pid == 0:  # pragma: no cover - a fork of PID 1; ends in os._exit
-        from entrypoint.supervise.steps.forks import _finish_child
-
         def work() -> None:
             from entrypoint.supervise.steps.waits import wait_for
 
             wait_for([url], timeout)
 
-        _finish_child(f"service {name}: waiting for {url}", work)
+        spawn.finish_child(f"service {name}: waiting for {url}", work)
     return pid

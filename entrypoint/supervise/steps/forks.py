@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 
-from entrypoint import log, stdio
-from entrypoint.errors import EX_CONFIG, EntrypointError
+from entrypoint import log
+from entrypoint.errors import EX_CONFIG
 from entrypoint.supervise.parts import signals, spawn, state
 from entrypoint.supervise.steps.results import StepResult, read_records
 
@@ -90,8 +90,8 @@ def render(sup: Supervisor, env: dict[str, str]) -> StepResult:
     pid, memfd = spawn.fork_step(env_out=True)
     assert memfd is not None
     if pid == 0:
-        _finish_child("rendering the templates" if has_templates(sup.opts) else "expanding the arguments",
-                      lambda: work(memfd))
+        action = "rendering the templates" if has_templates(sup.opts) else "expanding the arguments"
+        spawn.finish_child(action, lambda: work(memfd))
     try:
         code = sup.step(pid)
         if sup.stopping:
@@ -115,23 +115,6 @@ def describe_failure(code: int, action: str) -> str:
     return f"{action} failed (exit {code})"
 
 
-def _finish_child(action: str, work: Callable[[], int | None]) -> None:
-    """Child side of a forked step: run ``work``, exit with its verdict (its int, else 0).  Never returns."""
-    code = 0
-    try:
-        code = work() or 0
-    except EntrypointError as exc:
-        for line in str(exc).splitlines():  # several problems: one prefixed line each
-            log.error(line)
-        code = exc.exit_code
-    except BaseException as exc:  # a bug in a step must not become a second PID 1
-        log.error(f"{action} failed: {exc!r}")
-        code = EX_CONFIG
-    finally:
-        stdio.flush_quietly()
-        os._exit(code)
-
-
 def hooks(sup: Supervisor, env: dict[str, str]) -> dict[str, str]:
     """Run ``--hooks-dir``; return the environment the app gets (``*.envsh`` exports)."""
     hooks_dir = sup.opts.hooks_dir
@@ -147,7 +130,7 @@ def hooks(sup: Supervisor, env: dict[str, str]) -> dict[str, str]:
 
             spawn.write_env(memfd, run_hooks(hooks_dir, env))
 
-        _finish_child("hooks", work)
+        spawn.finish_child("hooks", work)
     try:
         code = sup.step(pid)
         if sup.stopping or code != 0:
@@ -170,7 +153,7 @@ def waits(sup: Supervisor) -> None:
 
             wait_for(urls, timeout)
 
-        _finish_child("waiting", work)
+        spawn.finish_child("waiting", work)
     code = sup.step(pid)
     if sup.stopping or code != 0:
         raise StepFailed(code)
