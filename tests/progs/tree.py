@@ -73,10 +73,17 @@ def orphan(path: str) -> int:
 
 def group() -> int:
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    # "ready" only once the child has exec'd with USR1 back at its default: the write end of this
+    # pipe is close-on-exec, so EOF on the read end is the exec (before it, a USR1 would be lost).
+    exec_seen, exec_done = os.pipe()
     pid = os.fork()
     if pid == 0:
+        os.close(exec_seen)
         signal.signal(signal.SIGUSR1, signal.SIG_DFL)
         os.execvp("sleep", ["sleep", "1000"])
+    os.close(exec_done)
+    os.read(exec_seen, 1)
+    os.close(exec_seen)
     print("ready", flush=True)
     _, status = os.waitpid(pid, 0)
     print(f"child {os.waitstatus_to_exitcode(status)}", flush=True)
