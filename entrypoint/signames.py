@@ -30,6 +30,15 @@ SIGTTOU: int = _signal.SIGTTOU
 SIGRTMIN: int = _signal.SIGRTMIN
 SIGRTMAX: int = _signal.SIGRTMAX
 
+#: The real-time signals PID 1 takes for its own signal-driven readers, one table so that no two
+#: features take the same one.  Each is reserved: the loop's readers consume it and it is never
+#: forwarded to the app.  SIGRTMIN itself is avoided: some runtimes (and glibc-based threading
+#: libraries) claim the first few.
+WATCH_SIGNAL: int = SIGRTMIN + 3   # --watch: inotify on the templates
+LOG_SIGNAL: int = SIGRTMIN + 4     # --log-file: inotify on the app's log files
+OUTPUT_SIGNAL: int = SIGRTMIN + 5  # --services-dir: the services' stdout and stderr pipes
+READY_SIGNAL: int = SIGRTMIN + 6   # --services-dir: the services' notification-fd pipes
+
 
 def _names() -> dict[str, int]:
     table: dict[str, int] = {}

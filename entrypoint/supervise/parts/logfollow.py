@@ -28,16 +28,9 @@ import stat
 from entrypoint import log
 from entrypoint.errors import ConfigError
 from entrypoint.fdio import GONE, copy_out
-from entrypoint.supervise.parts import inotify
+from entrypoint.signames import LOG_SIGNAL as LOG_SIGNAL
+from entrypoint.supervise.parts import inotify, signals
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    import signal as _signal
-else:
-    import _signal
-
-#: SIGRTMIN+3 is --watch's; this one is never forwarded to the app either.
-LOG_SIGNAL: int = _signal.SIGRTMIN + 4
 CHUNK = 64 * 1024
 #: A partial line held back longer than this goes out as it is (bounded memory).
 MAX_PARTIAL = 64 * 1024
@@ -86,7 +79,7 @@ class LogFollower:
         self.out_fd = out_fd
         self.files = [_Followed(p) for p in dict.fromkeys(os.path.abspath(p) for p in paths)]
         self._dirs: dict[int, set[str]] = {}  # directory watch -> names we follow there
-        _signal.pthread_sigmask(_signal.SIG_BLOCK, {self.signum})  # before O_ASYNC
+        signals.block(self.signum)  # before O_ASYNC
         self._ino = inotify.open_inotify()
         self._ino.signal_driven(self.signum)
         for followed in self.files:
@@ -98,8 +91,7 @@ class LogFollower:
 
     def drain(self) -> None:
         """Consume the notifications, then copy whatever is new."""
-        while _signal.sigtimedwait({self.signum}, 0) is not None:
-            pass
+        signals.discard(self.signum)
         relevant = False
         for event in self._ino.read_events():
             names = self._dirs.get(event.wd)
@@ -122,8 +114,7 @@ class LogFollower:
                     self._close(source)
             followed.retired = followed.current = None
         self._ino.close()
-        while _signal.sigtimedwait({self.signum}, 0) is not None:
-            pass
+        signals.discard(self.signum)
 
     # -- one path -------------------------------------------------------------------------
 

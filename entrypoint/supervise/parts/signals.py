@@ -57,6 +57,17 @@ def block_all() -> None:
     _signal.pthread_sigmask(_signal.SIG_BLOCK, all_signals())
 
 
+def block(signum: int) -> None:
+    """Block one signal (a reader's real-time signal, before it turns on O_ASYNC): queued, not acted on."""
+    _signal.pthread_sigmask(_signal.SIG_BLOCK, {signum})
+
+
+def discard(signum: int) -> None:
+    """Take every queued instance of ``signum``: a reader's notifications, before it reads."""
+    while _signal.sigtimedwait({signum}, 0) is not None:
+        pass
+
+
 def unblock_all() -> None:
     _signal.pthread_sigmask(_signal.SIG_SETMASK, set())
 

@@ -25,19 +25,14 @@ import time
 
 from entrypoint import log
 from entrypoint.options import split_env_list
-from entrypoint.supervise.parts import inotify
+from entrypoint.signames import WATCH_SIGNAL as WATCH_SIGNAL
+from entrypoint.supervise.parts import inotify, signals
 from entrypoint.supervise.steps.results import read_records
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import signal as _signal
     from collections.abc import Callable, Iterable, Mapping
-else:
-    import _signal  # the C module: `signal` would pull in enum (memory, start-up)
 
-#: Real-time signal for inotify readiness.  SIGRTMIN itself is avoided since
-#: some runtimes (and glibc-based threading libraries) claim the first few.
-WATCH_SIGNAL: int = _signal.SIGRTMIN + 3
 
 DEFAULT_TEMPLATES_DIR = "/etc/entrypoint/templates"
 RENDER_TIMEOUT = 60.0  # a hung --check-cmd must not wedge PID 1 forever
@@ -88,7 +83,7 @@ class Watcher:
         self._watches: dict[int, _Interest] = {}
         self._warned: set[str] = set()
         # Blocked before O_ASYNC is set: an unblocked real-time signal's default action is to kill.
-        _signal.pthread_sigmask(_signal.SIG_BLOCK, {self.signum})
+        signals.block(self.signum)
         self._ino = inotify.open_inotify()
         self._ino.signal_driven(self.signum)
         self._refresh()
@@ -99,8 +94,7 @@ class Watcher:
         """Consume queued notifications and pending events; note a change with its time."""
         # Signals first, events second: an event that arrives in between is read now and
         # leaves at most one spurious signal behind, never an unread event without a signal.
-        while _signal.sigtimedwait({self.signum}, 0) is not None:
-            pass
+        signals.discard(self.signum)
         relevant = structural = False
         for event in self._ino.read_events():
             if event.mask & inotify.IN_Q_OVERFLOW:
@@ -152,8 +146,7 @@ class Watcher:
     def close(self) -> None:
         """Stop watching.  The signal stays blocked: a stray queued one would otherwise kill us."""
         self._ino.close()
-        while _signal.sigtimedwait({self.signum}, 0) is not None:
-            pass
+        signals.discard(self.signum)
 
     # -- rendering ------------------------------------------------------------------------
 
@@ -184,7 +177,6 @@ class Watcher:
     def _child(self, report_fd: int) -> None:
         """In the fork: own process group (a timeout kills a --check-cmd with it), signals
         unblocked, no stdin; then the render step.  Never returns."""
-        from entrypoint.supervise.parts import signals
         from entrypoint.supervise.parts.spawn import finish_child
 
         try:

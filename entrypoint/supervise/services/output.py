@@ -35,16 +35,9 @@ import os
 
 from entrypoint import log
 from entrypoint.fdio import GONE, copy_out
+from entrypoint.signames import OUTPUT_SIGNAL as OUTPUT_SIGNAL
+from entrypoint.supervise.parts import signals
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    import signal as _signal
-else:
-    import _signal
-
-#: SIGRTMIN+3 is --watch's, SIGRTMIN+4 --log-file's; this one is the services' output.
-#: Reserved like them: the loop's readers take it, it is never forwarded to the app.
-OUTPUT_SIGNAL: int = _signal.SIGRTMIN + 5
 #: The longest piece of one line held back (per stream): longer lines go out in pieces this long.
 LIMIT = 64 * 1024
 READ_SIZE = 64 * 1024
@@ -170,7 +163,7 @@ class ServiceOutput:
         self.err_fd = err_fd
         self.limit = limit
         self.readers: list[_Pipe] = []
-        _signal.pthread_sigmask(_signal.SIG_BLOCK, {self.signum})  # before any O_ASYNC
+        signals.block(self.signum)  # before any O_ASYNC
 
     def pipes(self, name: str) -> tuple[int, int]:
         """Two pipes for one start of service NAME: returns their WRITE ends (stdout, stderr).
@@ -182,7 +175,7 @@ class ServiceOutput:
         ends = []
         for target in (self.out_fd, self.err_fd):
             read_end, write_end = os.pipe2(os.O_CLOEXEC)
-            _signal_driven(read_end, self.signum)
+            signal_driven(read_end, self.signum)
             self.readers.append(_Pipe(read_end, LineFramer(name, target, self.limit)))
             ends.append(write_end)
         return ends[0], ends[1]
@@ -196,8 +189,7 @@ class ServiceOutput:
         the budget runs out the signal is queued again, behind those (the kernel hands out
         standard signals before real-time ones).
         """
-        while _signal.sigtimedwait({self.signum}, 0) is not None:
-            pass
+        signals.discard(self.signum)
         self._read_all(DRAIN_BUDGET)
 
     def close_all(self) -> None:
@@ -205,8 +197,7 @@ class ServiceOutput:
 
         Never blocks, even if an escaped grandchild still holds a write end.
         """
-        while _signal.sigtimedwait({self.signum}, 0) is not None:
-            pass
+        signals.discard(self.signum)
         self._read_all(None)
         for pipe in self.readers:
             pipe.framer.close()
@@ -226,8 +217,9 @@ class ServiceOutput:
             os.kill(os.getpid(), self.signum)
 
 
-def _signal_driven(fd: int, signum: int) -> None:
-    """Non-blocking, and SIGNUM queued to this process whenever data arrives or the writer closes."""
+def signal_driven(fd: int, signum: int) -> None:
+    """Non-blocking, and SIGNUM queued to this process whenever data arrives or the writer closes
+    (the services' output pipes and their notification pipes alike)."""
     fcntl.fcntl(fd, fcntl.F_SETOWN, os.getpid())
     fcntl.fcntl(fd, fcntl.F_SETSIG, signum)
     flags = fcntl.fcntl(fd, fcntl.F_GETFL)

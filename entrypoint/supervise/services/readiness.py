@@ -14,14 +14,12 @@ see :func:`fork_ready_wait`.
 
 from __future__ import annotations
 
-import fcntl
 import os
 
 from entrypoint import log
-from entrypoint.supervise.parts import signals, spawn
-
-#: SIGRTMIN+3 is --watch's, +4 --log-file's, +5 the services' output; never forwarded to the app.
-READY_SIGNAL: int = signals.SIGRTMIN + 6
+from entrypoint.signames import READY_SIGNAL as READY_SIGNAL
+from entrypoint.supervise.parts import spawn
+from entrypoint.supervise.services.output import signal_driven
 
 
 class Notifications:
@@ -38,10 +36,7 @@ class Notifications:
         """A pipe for one start of service NAME: ``(read end, write end)``; the loop dup2s the
         write end onto the service's fd N and closes it in PID 1 right after the fork."""
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-        fcntl.fcntl(read_fd, fcntl.F_SETOWN, os.getpid())
-        fcntl.fcntl(read_fd, fcntl.F_SETSIG, self.signum)
-        flags = fcntl.fcntl(read_fd, fcntl.F_GETFL)
-        fcntl.fcntl(read_fd, fcntl.F_SETFL, flags | os.O_NONBLOCK | os.O_ASYNC)
+        signal_driven(read_fd, self.signum)
         self.fds[read_fd] = name
         return read_fd, write_fd
 
