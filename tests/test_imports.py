@@ -139,13 +139,10 @@ def test_pid1_never_holds_them_after_watch_rerenders(tmp_path: Path) -> None:
 
 def test_pid1_modules_stay_standard_library(tmp_path: Path) -> None:
     """No template: PID 1's own imports, by name (the render fork never runs)."""
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "entrypoint", "run", "--", "true"],
-                          env=base_env(ENTRYPOINT_TEMPLATES_DIR=str(tmp_path / "none"),
-                                       ENTRYPOINT_HOOKS_DIR=str(tmp_path / "none")),
-                          capture_output=True, text=True, timeout=30)
+    done, modules = imported_by(["run", "--", "true"], tmp_path,
+                                ENTRYPOINT_TEMPLATES_DIR=str(tmp_path / "none"),
+                                ENTRYPOINT_HOOKS_DIR=str(tmp_path / "none"))
     assert done.returncode == 0, done.stderr
-    modules = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
-               if line.startswith("import time:")}
     assert HEAVY & top_level(modules) == set()
     assert not {m for m in modules if m.startswith(("entrypoint.render", "entrypoint.context"))}
     assert os.path.basename(sys.executable).startswith("python")
@@ -188,14 +185,10 @@ def _services(root: Path, port: int | None = None) -> Path:
 def test_pid1_with_services_stays_standard_library(tmp_path: Path) -> None:
     """Services (output framing, notification pipes, restarts): still no heavy or avoided module."""
     services = _services(tmp_path / "services")
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "entrypoint", "run",
-                           "--services-dir", str(services), "--", "true"],
-                          env=base_env(ENTRYPOINT_TEMPLATES_DIR=str(tmp_path / "none"),
-                                       ENTRYPOINT_HOOKS_DIR=str(tmp_path / "none")),
-                          capture_output=True, text=True, timeout=30)
+    done, modules = imported_by(["run", "--services-dir", str(services), "--", "true"], tmp_path,
+                                ENTRYPOINT_TEMPLATES_DIR=str(tmp_path / "none"),
+                                ENTRYPOINT_HOOKS_DIR=str(tmp_path / "none"))
     assert done.returncode == 0, done.stderr
-    modules = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
-               if line.startswith("import time:")}
     assert "entrypoint.supervise.services.output" in modules  # the services really ran
     assert HEAVY & top_level(modules) == set()
     assert PID1_AVOIDS & top_level(modules) == set()
