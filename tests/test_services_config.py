@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from entrypoint.errors import EX_CONFIG, ServicesError
 from entrypoint.supervise.services import config
-from entrypoint.supervise.services.config import Service, ServiceProblem
+from entrypoint.supervise.services.config import ServiceProblem
+from entrypoint.supervise.unit import SERVICE, Unit, link
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -300,47 +301,38 @@ def test_a_symlinked_run_counts(tmp_path: Path) -> None:
     assert [s.name for s in config.load(str(tmp_path / "services"))] == ["web"]
 
 
-# -- order ---------------------------------------------------------------------------------------------
+# -- the dependency graph the runtime builds (unit.link: whom to stop before whom) --------------------
 
 
-def _graph() -> list[Service]:
-    def svc(name: str, *deps: str) -> Service:
-        return Service(name, f"/s/{name}", f"/s/{name}/run", dependencies=deps)
+def _graph() -> list[Unit]:
+    def svc(name: str, *deps: str) -> Unit:
+        return Unit(SERVICE, name, [f"/s/{name}/run"], {}, dependencies=deps)
 
     # nginx -> app -> (db, cache); worker -> db; metrics alone
     return [svc("worker", "db"), svc("nginx", "app"), svc("metrics"), svc("db"), svc("app", "db", "cache"),
             svc("cache")]
 
 
-def test_start_order_puts_dependencies_first() -> None:
-    order = [s.name for s in config.start_order(_graph())]
-    assert order == ["cache", "db", "metrics", "app", "worker", "nginx"]
-
-
-def test_stop_order_puts_dependants_first() -> None:
-    order = [s.name for s in config.stop_order(_graph())]
-    assert order == ["nginx", "worker", "app", "metrics", "db", "cache"]
-    for service_ in _graph():
-        for dep in service_.dependencies:
-            assert order.index(service_.name) < order.index(dep)
+def _dependants(units: list[Unit]) -> dict[str, list[str]]:
+    link(units)
+    return {unit.name: sorted(d.name for d in unit.dependants) for unit in units}
 
 
 def test_dependants_are_the_reverse_edges() -> None:
-    assert config.dependants(_graph()) == {"worker": [], "nginx": [], "metrics": [], "db": ["app", "worker"],
-                                          "app": ["nginx"], "cache": ["app"]}
+    assert _dependants(_graph()) == {"worker": [], "nginx": [], "metrics": [], "db": ["app", "worker"],
+                                     "app": ["nginx"], "cache": ["app"]}
 
 
-def test_order_ignores_dependencies_outside_the_list() -> None:
-    lone = Service("web", "/s/web", "/s/web/run", dependencies=("gone",))
-    assert config.stop_order([lone]) == [lone]
-    assert config.dependants([lone]) == {"web": []}
+def test_dependencies_outside_the_list_are_ignored() -> None:
+    assert _dependants([Unit(SERVICE, "web", ["/s/web/run"], {}, dependencies=("gone",))]) == {"web": []}
 
 
-def test_order_from_a_loaded_directory(tmp_path: Path) -> None:
+def test_dependencies_from_a_loaded_directory(tmp_path: Path) -> None:
     service(tmp_path, "nginx", deps_d=("app",))
     service(tmp_path, "app", dependencies="db\n")
     service(tmp_path, "db")
-    assert [s.name for s in config.start_order(config.load(str(tmp_path)))] == ["db", "app", "nginx"]
+    loaded = {s.name: s.dependencies for s in config.load(str(tmp_path))}
+    assert loaded == {"app": ("db",), "db": (), "nginx": ("app",)}
 
 
 def test_problem_equality_and_text() -> None:

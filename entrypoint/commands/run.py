@@ -110,7 +110,7 @@ def _run(argv: list[str], state: _Start) -> int:
     if argv:
         from entrypoint.supervise.loop import app_unit
 
-        units.append(app_unit(argv, env, sup.identity, units))
+        units.append(app_unit(argv, env, sup.identity, sup.opts.restart, units))
     code = sup.run(units, on_start=kept.close if kept is not None else None)
     if kept is not None and (sup.start_failed or sup.cannot_start is not None):
         kept.publish(code)

@@ -807,8 +807,6 @@ class Supervisor:
         for unit in supervised:
             unit.backoff_from(self.opts)
         app = next((u for u in supervised if u.kind == APP), None)
-        if app is not None:
-            app.restart = self.opts.restart
         if any(u.kind == SERVICE for u in supervised):
             self.state.update(state.STARTING)
         self.stop_requested()
@@ -830,14 +828,9 @@ class Supervisor:
         return 0
 
 
-def app_unit(argv: list[str], env: dict[str, str], identity: Identity | None,
+def app_unit(argv: list[str], env: dict[str, str], identity: Identity | None, restart: str,
              services: list[Unit]) -> Unit:
-    """COMMAND as a unit: it depends on every service (it starts when all are ready, stops first)."""
-    return Unit(APP, "app", argv, env, identity=identity, essential=True,
+    """COMMAND as a unit: restarted per ``--restart``; it depends on every service (it starts when
+    all are ready, stops first)."""
+    return Unit(APP, "app", argv, env, identity=identity, restart=restart, essential=True,
                 dependencies=tuple(u.name for u in services))
-
-
-def run_app(sup: Supervisor, argv: list[str], env: dict[str, str],
-            on_start: Callable[[], None] | None = None) -> int:
-    """The app alone (no services): start, supervise and restart per ``--restart``."""
-    return sup.run([app_unit(argv, env, sup.identity, [])], on_start)

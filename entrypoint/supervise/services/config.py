@@ -144,39 +144,6 @@ def load(services_dir: str) -> list[Service]:
     return services
 
 
-def dependants(services: list[Service]) -> dict[str, list[str]]:
-    """Reverse edges: for each service, the services that depend on it (sorted by name)."""
-    result: dict[str, list[str]] = {service.name: [] for service in services}
-    for service in sorted(services, key=lambda s: s.name):
-        for dep in service.dependencies:
-            if dep in result and service.name not in result[dep]:
-                result[dep].append(service.name)
-    return result
-
-
-def start_order(services: list[Service]) -> list[Service]:
-    """Topological order, dependencies first; ties by name.  Dependencies not in the list are
-    ignored; a cycle (which :func:`load` refuses) leaves its services at the end, by name."""
-    by_name = {service.name: service for service in services}
-    waiting = {s.name: {d for d in s.dependencies if d in by_name and d != s.name} for s in services}
-    order: list[Service] = []
-    while waiting:
-        free = sorted(name for name, deps in waiting.items() if not deps)
-        if not free:
-            free = sorted(waiting)  # a cycle: no order is right, keep it deterministic
-        for name in free:
-            del waiting[name]
-            order.append(by_name[name])
-        for deps in waiting.values():
-            deps.difference_update(free)
-    return order
-
-
-def stop_order(services: list[Service]) -> list[Service]:
-    """Reverse topological order: every dependant stops before what it depends on."""
-    return start_order(services)[::-1]
-
-
 # -- one service directory ---------------------------------------------------------------------
 
 
