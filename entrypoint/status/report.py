@@ -16,6 +16,7 @@ from entrypoint.status.cgroup import CgroupFigures
 from entrypoint.status.processes import ProcessRow, depth_of, is_entrypoint, process_tree
 from entrypoint.status.statefile import PublishedState
 from entrypoint.supervise.parts.state import RUNNING
+from entrypoint.supervise.unit import READY
 
 #: psutil derives a start time from boot time and clock ticks; allow for its rounding
 _START_SLACK = 2.0
@@ -32,7 +33,7 @@ class Report(NamedTuple):
         """Phase running, the app (if there is one) alive, every essential service ready."""
         state = self.state
         app_ok = self.app_alive or not state.app.command
-        essential_ok = all(s.state == "ready" for s in state.services if s.essential)
+        essential_ok = all(s.state == READY for s in state.services if s.essential)
         return state.phase == RUNNING and app_ok and essential_ok
 
 
@@ -78,9 +79,7 @@ def as_json(report: Report) -> dict[str, Any]:
         "changed_at": state.changed_at,
         "app": {"pid": state.app.pid, "alive": report.app_alive, "restarts": state.app.restarts,
                 "last_exit_code": state.app.last_exit_code, "command": state.app.command},
-        "services": [{"name": s.name, "state": s.state, "pid": s.pid, "restarts": s.restarts,
-                      "last_exit_code": s.last_exit_code, "essential": s.essential}
-                     for s in state.services],
+        "services": [s._asdict() for s in state.services],
         "processes": [{"pid": r.pid, "ppid": r.ppid, "user": r.user, "status": r.status,
                        "zombie": r.zombie, "rss_bytes": r.rss_bytes, "cpu_percent": r.cpu_percent,
                        "cmdline": r.cmdline} for r in report.processes],
@@ -144,7 +143,7 @@ def _verdict(report: Report) -> str:
         return f"unhealthy: phase {state.phase}"
     if state.app.command and not report.app_alive:
         return "unhealthy: the app is not alive"
-    down = [s.name for s in state.services if s.essential and s.state != "ready"]
+    down = [s.name for s in state.services if s.essential and s.state != READY]
     return f"unhealthy: essential service(s) not ready: {', '.join(down)}"
 
 

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple, TypeGuard
 
 from entrypoint.errors import StatusUnavailable
 from entrypoint.supervise.parts.state import DEFAULT_STATE_FILE, PHASES, VERSION
+from entrypoint.supervise.unit import SERVICE_STATES
 
 STATE_FILE_VARIABLE = "ENTRYPOINT_STATE_FILE"
 
@@ -37,9 +38,6 @@ class ServiceState(NamedTuple):
     restarts: int
     last_exit_code: int | None
     essential: bool
-
-
-SERVICE_STATES = ("starting", "ready", "backoff", "stopping", "down")
 
 
 class PublishedState(NamedTuple):

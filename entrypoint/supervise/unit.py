@@ -31,7 +31,8 @@ BACKOFF = "backoff"    # ended; restarts when the backoff delay (and its finish 
 STOPPING = "stopping"  # its stop signal was sent
 DOWN = "down"          # ended for good, or never started (the container is stopping)
 
-RESTART_POLICIES = ("always", "on-failure", "no")
+#: The states of a unit, as the state file and `entrypoint status` show a service's.
+SERVICE_STATES = (STARTING, READY, BACKOFF, STOPPING, DOWN)
 
 
 class Unit:

@@ -19,11 +19,11 @@ from __future__ import annotations
 import os
 
 from entrypoint.errors import ServicesError, UsageError
+from entrypoint.options import RESTART_POLICIES
 from entrypoint.supervise.parts import signals
 
 DEFAULT_TIMEOUT_UP = 30.0
 DEFAULT_RESTART = "always"
-RESTART_POLICIES = ("always", "on-failure", "no")
 #: The lowest open-files soft limit containers run with is 1024: a higher fd
 #: could not be dup2'ed into the service at all.
 MAX_NOTIFICATION_FD = 1023
