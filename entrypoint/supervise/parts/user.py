@@ -56,11 +56,20 @@ def _group(text: str, spec: str) -> int:
         raise ConfigError(f"--user {spec}: no group {text!r} in /etc/group") from None
 
 
-def resolve(spec: str) -> Identity:
-    """USER[:GROUP] -> numbers.  A name must exist; a numeric uid need not (gid 0 then)."""
+def split_spec(spec: str) -> tuple[str, str | None] | None:
+    """USER[:GROUP] as (user, group or None); None when it has not that shape (``:g``, ``u:``)."""
     user, sep, group = spec.partition(":")
     if not user or (sep and not group):
+        return None
+    return user, (group if sep else None)
+
+
+def resolve(spec: str) -> Identity:
+    """USER[:GROUP] -> numbers.  A name must exist; a numeric uid need not (gid 0 then)."""
+    parts = split_spec(spec)
+    if parts is None:
         raise ConfigError(f"--user {spec!r}: expected USER[:GROUP] (a name or a number each)")
+    user, group = parts
     uid = _id_number(user)
     entry: pwd.struct_passwd | None
     try:
@@ -69,7 +78,7 @@ def resolve(spec: str) -> Identity:
         if uid is None:
             raise ConfigError(f"--user {spec}: no user {user!r} in /etc/passwd") from None
         entry = None
-    gid = _group(group, spec) if sep else (entry.pw_gid if entry is not None else 0)
+    gid = _group(group, spec) if group is not None else (entry.pw_gid if entry is not None else 0)
     if entry is None:
         # No passwd entry: no supplementary groups, HOME "/" as Docker gives such a uid.
         return Identity(spec, uid if uid is not None else 0, gid, [gid], "/")

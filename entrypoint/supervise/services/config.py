@@ -21,6 +21,7 @@ import os
 from entrypoint.errors import ServicesError, UsageError
 from entrypoint.options import RESTART_POLICIES
 from entrypoint.supervise.parts import signals
+from entrypoint.supervise.parts.user import split_spec
 
 DEFAULT_TIMEOUT_UP = 30.0
 DEFAULT_RESTART = "always"
@@ -367,8 +368,10 @@ class _ServiceDir:
         if text is None:
             return None
         spec = text.strip()
-        user, sep, group = spec.partition(":")
-        if not user or (sep and not group) or ":" in group or any(c.isspace() for c in spec):
+        parts = split_spec(spec)
+        # Offline, /etc/passwd and /etc/group cannot be asked; what they could never hold (a blank,
+        # a second colon) is refused here already.
+        if parts is None or ":" in (parts[1] or "") or any(c.isspace() for c in spec):
             self.problem("user", f"expected USER[:GROUP] (a name or a number each), got {spec!r}")
             return None
         return spec
